@@ -1,0 +1,291 @@
+"""Agencies: school, PPT, health, NAV, OT (and any plain referral service) as Mesa agents.
+
+An agency has staff capacity in hours per month, a queue of referred students and a
+caseload. Its per-student bookkeeping is held in arrays (length = cohort size) so a month
+is processed with vectorised operations:
+
+* ``pending_arrival``: month a referral in transit reaches the queue (``NO_MONTH`` if none);
+* ``queued_since``: month the student joined the queue (``NO_MONTH`` if not queued);
+* ``case_left``: months left of an open case (0 = no case).
+
+Each month (:meth:`Agency.serve`) the agency spends its hours in a fixed priority order:
+open cases first (oldest first), then the queue first-come first-served, admitting a queued
+student only while the assessment and the first month of help still fit in the hours left.
+Hours are never exceeded, so waiting times emerge from demand. Behaviour differs by
+``kind``: the school screens for risk and is the referral hub, OT works with those who left,
+every other kind (PPT, health, NAV, a sixth service) is the generic :class:`Agency`, whose
+detection route (referral, self-referral) and effects come from its config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from .schema import NEEDS, AgencyConfig
+from .students import APPRENTICE, IN_SCHOOL, NEED_INDEX, NO_MONTH, OUTSIDE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import DropoutModel
+
+
+@dataclass
+class MonthLedger:
+    """Hours and flows of one agency in one month (hours per month, counts of students)."""
+
+    capacity: float = 0.0
+    hours_case: float = 0.0
+    hours_assessment: float = 0.0
+    hours_coordination: float = 0.0
+    hours_overhead: float = 0.0
+    queue: int = 0
+    caseload: int = 0
+    admitted: int = 0
+    declined: int = 0
+    not_approved: int = 0
+
+    @property
+    def hours_used(self) -> float:
+        return self.hours_case + self.hours_assessment + self.hours_coordination + self.hours_overhead
+
+
+class Agency(mesa.Agent):
+    """A service with capacity (hours/month), a FIFO queue and a caseload.
+
+    Generic behaviour: students reach it by referral (or, if ``self_referral_prob > 0``, on
+    their own when they have a need it serves); each month of help shifts mastery, strain,
+    belonging and attendance by the configured effects.
+    """
+
+    eligible_status = (IN_SCHOOL, APPRENTICE)
+    help_in_school = True
+    """Whether this agency's help counts as in-school help (first_help_month, never-helped share)."""
+
+    def __init__(self, model: "DropoutModel", name: str, cfg: AgencyConfig, index: int):
+        super().__init__(model)
+        self.name = name
+        self.cfg = cfg
+        self.index = index
+        n = model.students.n
+        self.capacity = cfg.posts_per_1000 * n / 1000.0 * cfg.casework_hours_per_post
+        """Hours per month available for this cohort's cases."""
+        self.need_mask = np.array([need in cfg.needs for need in NEEDS], dtype=bool)
+        self.pending_arrival = np.full(n, NO_MONTH, dtype=np.int32)
+        self.queued_since = np.full(n, NO_MONTH, dtype=np.int32)
+        self.case_left = np.zeros(n, dtype=np.int16)
+        self.case_start = np.full(n, NO_MONTH, dtype=np.int32)
+        self.ever_helped = np.zeros(n, dtype=bool)
+        self.ledger = MonthLedger(capacity=self.capacity)
+
+    # ------------------------------------------------------------------ routes in
+    def engaged(self) -> np.ndarray:
+        """Mask: referral in transit, queued or open case."""
+        return (self.pending_arrival != NO_MONTH) | (self.queued_since != NO_MONTH) | (self.case_left > 0)
+
+    def refer(self, ids: np.ndarray, t: int, delay_mean: float, stream: str) -> None:
+        """Send a referral; it reaches the queue after an exponential delay (months, floored)."""
+        ids = ids[~self.engaged()[ids]]
+        if ids.size == 0:
+            return
+        delay = np.floor(self.model.streams.exponential(stream, t, ids, delay_mean)).astype(np.int32)
+        self.pending_arrival[ids] = t + delay
+
+    def enqueue(self, ids: np.ndarray, t: int) -> None:
+        """A student comes directly (own route): joins the queue now."""
+        ids = ids[~self.engaged()[ids]]
+        self.queued_since[ids] = t
+
+    def has_served_need(self) -> np.ndarray:
+        """Mask of students with at least one need this agency serves."""
+        return (self.model.students.needs & self.need_mask).any(axis=1)
+
+    def self_referrals(self, t: int) -> np.ndarray:
+        """Own detection route: students with a served need come on their own (x trust)."""
+        p = self.cfg.self_referral_prob
+        if p <= 0.0:
+            return np.empty(0, dtype=np.int64)
+        st = self.model.students
+        ids = np.flatnonzero(np.isin(st.status, self.eligible_status) & self.has_served_need() & ~self.engaged())
+        come = ids[self.model.streams.bernoulli(f"self_referral.{self.name}", t, ids, p * st.trust[ids])]
+        self.enqueue(come, t)
+        return come
+
+    # ------------------------------------------------------------------ the month
+    def close_ineligible(self) -> None:
+        """Students who left (or came back, for OT) leave this agency's queue and caseload."""
+        gone = ~np.isin(self.model.students.status, self.eligible_status)
+        self.pending_arrival[gone] = NO_MONTH
+        self.queued_since[gone] = NO_MONTH
+        self.case_left[gone] = 0
+
+    def serve(self, t: int, involved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spend this month's hours. Returns (ids helped this month, ids whose case ended).
+
+        ``involved`` is the (n, K) matrix of open cases at the start of the month; it sets
+        coordination hours and fragmentation (properties of agency pairs in the regime).
+        """
+        model, st, cfg = self.model, self.model.students, self.cfg
+        led = self.ledger = MonthLedger(capacity=self.capacity)
+        arrived = (self.pending_arrival != NO_MONTH) & (self.pending_arrival <= t)
+        self.queued_since[arrived] = self.pending_arrival[arrived]
+        self.pending_arrival[arrived] = NO_MONTH
+        self.close_ineligible()
+
+        available = self.capacity
+        if model.regime.is_colocated[self.index]:
+            led.hours_overhead = min(available, model.resource_team_hours)
+            available -= led.hours_overhead
+        case_hours = cfg.hours_per_case_month * model.intensity
+
+        open_ids = np.flatnonzero(self.case_left > 0)
+        open_ids = open_ids[np.lexsort((open_ids, self.case_start[open_ids]))]
+        queued = np.flatnonzero(self.queued_since != NO_MONTH)
+        tie = model.streams.uniform(f"queue.{self.name}", t, queued)
+        queued = queued[np.lexsort((tie, self.queued_since[queued]))]
+
+        candidates = np.concatenate([open_ids, queued])
+        inv = involved[candidates].copy()
+        inv[:, self.index] = True
+        coord = model.regime.coordination(inv)[:, self.index]
+        joint = self.joint_assessment(queued)
+        assess = np.where(joint, cfg.assessment_hours * model.regime.cfg.joint_assessment_share,
+                          cfg.assessment_hours)
+        cost = case_hours + coord
+        cost[open_ids.size:] += assess
+        n_fit = int(np.searchsorted(np.cumsum(cost), available * (1 + 1e-12), side="right"))
+        served_open = open_ids[: min(n_fit, open_ids.size)]
+        n_admit = max(0, n_fit - open_ids.size)
+        admitted = queued[:n_admit]
+        joint = joint[:n_admit]
+        led.queue = int(queued.size - n_admit)
+        led.hours_assessment = float(assess[:n_admit].sum())
+
+        # Admission: assessment happens; the student may decline, the case may not be approved.
+        self.queued_since[admitted] = NO_MONTH
+        accept = model.streams.bernoulli(
+            f"accept.{self.name}", t, admitted,
+            model.cfg.dynamics.acceptance_base + (1 - model.cfg.dynamics.acceptance_base) * st.trust[admitted])
+        approved = self.approve(t, admitted)
+        ok = accept & approved
+        led.admitted, led.declined = int(ok.sum()), int((~accept).sum())
+        led.not_approved = int((accept & ~approved).sum())
+        parallel = np.zeros(admitted.size, dtype=bool)
+        for other in model.agency_list:
+            if other is not self:
+                parallel |= other.case_left[admitted] > 0
+        model.record_assessments(admitted, joint, parallel)
+        new_cases = admitted[ok]
+        self.case_left[new_cases] = cfg.case_months
+        self.case_start[new_cases] = t
+
+        helped = np.concatenate([served_open, new_cases])
+        cost_helped = np.concatenate([cost[: served_open.size], (case_hours + coord[open_ids.size:][:n_admit])[ok]])
+        coord_helped = np.concatenate([coord[: served_open.size], coord[open_ids.size:][:n_admit][ok]])
+        led.hours_coordination = float(coord_helped.sum())
+        led.hours_case = float(cost_helped.sum()) - led.hours_coordination
+        led.caseload = int((self.case_left > 0).sum())
+
+        self.apply_help(t, helped, involved)
+        self.ever_helped[helped] = True
+        self.case_left[helped] -= 1
+        ended = helped[self.case_left[helped] == 0]
+        return helped, ended
+
+    def joint_assessment(self, ids: np.ndarray) -> np.ndarray:
+        """True where a co-located partner holds an open case now (including one opened earlier
+        this month): the student is on the joint plan, so no separate intake is needed."""
+        joint = np.zeros(ids.size, dtype=bool)
+        if not self.model.regime.is_colocated[self.index]:
+            return joint
+        for other in self.model.agency_list:
+            if other is not self and self.model.regime.colocated_pair[self.index, other.index]:
+                joint |= other.case_left[ids] > 0
+        return joint
+
+    def approve(self, t: int, ids: np.ndarray) -> np.ndarray:
+        """Approval of an assessed case; caseworkers differ (practice variation) unless co-located."""
+        p = self.cfg.approval_probability
+        if p >= 1.0:
+            return np.ones(ids.size, dtype=bool)
+        sd = self.model.regime.practice_sd(self.model.school_name, self.name)
+        p_case = np.clip(p + sd * self.model.streams.normal(f"practice.{self.name}", t, ids), 0.0, 1.0)
+        return self.model.streams.bernoulli(f"approve.{self.name}", t, ids, p_case)
+
+    def effect_scale(self, ids: np.ndarray, involved: np.ndarray) -> np.ndarray:
+        """Effect multiplier: intensity x trust x fragmentation among the agencies on the case."""
+        st = self.model.students
+        inv = involved[ids].copy()
+        inv[:, self.index] = True
+        frag = self.model.regime.effectiveness(inv)[:, self.index]
+        return self.model.intensity * frag * (0.3 + 0.7 * st.trust[ids])
+
+    def apply_help(self, t: int, ids: np.ndarray, involved: np.ndarray) -> None:
+        """One month of help: effects on state, learning support, needs resolved."""
+        if ids.size == 0:
+            return
+        cfg, help_ = self.cfg, self.model.help
+        scale = self.effect_scale(ids, involved)
+        help_.mastery[ids] += cfg.mastery_effect * scale
+        help_.strain[ids] += cfg.strain_effect * scale
+        help_.belonging[ids] += cfg.belonging_effect * scale
+        help_.engagement[ids] += cfg.engagement_effect * scale
+        if self.need_mask[NEED_INDEX["learning_difficulty"]]:
+            help_.learning_support[ids] = True
+        if cfg.need_resolution_prob > 0:
+            needs = self.model.students.needs
+            resolvable = self.need_mask.copy()
+            resolvable[NEED_INDEX["academic"]] = False  # follows mastery, not a case decision
+            resolved = self.model.streams.bernoulli(f"resolve.{self.name}", t, ids,
+                                                    np.minimum(1.0, cfg.need_resolution_prob * scale))
+            needs[np.ix_(ids[resolved], resolvable)] = False
+        self.model.mark_helped(ids, t, self.index, self.help_in_school)
+
+
+class School(Agency):
+    """School (contact teacher, counsellor): screens absence and grades, runs the clarification
+    meeting (avklaringsmøte) that uncovers needs, gives adapted/practical teaching and is the
+    referral hub to the other services."""
+
+    eligible_status = (IN_SCHOOL,)
+
+    def screening_due(self, t: int) -> bool:
+        iv = self.model.cfg.intervention
+        return t >= iv.screening_start_month and (t - iv.screening_start_month) % iv.review_interval_months == 0
+
+    def screen(self, t: int, observed_risk: np.ndarray) -> np.ndarray:
+        """Flag students whose observed risk score reaches the threshold; they join the queue."""
+        st = self.model.students
+        flagged = np.flatnonzero((st.status == IN_SCHOOL) & (observed_risk >= self.model.cfg.intervention.risk_threshold)
+                                 & ~self.engaged())
+        self.enqueue(flagged, t)
+        return flagged
+
+
+class FollowUpService(Agency):
+    """OT (Oppfølgingstjenesten): responsible for youth not in school or work. Learns of a
+    dropout from the school (late when siloed), then follows the youth up; each month of
+    follow-up raises the chance of re-entry (alternative paths, praksisbrev, private exams)."""
+
+    eligible_status = (OUTSIDE,)
+    help_in_school = False
+
+    def apply_help(self, t: int, ids: np.ndarray, involved: np.ndarray) -> None:
+        super().apply_help(t, ids, involved)
+        p = np.minimum(1.0, self.cfg.reentry_prob * self.effect_scale(ids, involved))
+        help_ = self.model.help
+        help_.reentry[ids] = 1.0 - (1.0 - help_.reentry[ids]) * (1.0 - p)
+        self.model.mark_ot_contact(ids, t)
+
+
+AGENCY_CLASSES: dict[str, type[Agency]] = {
+    "school": School,
+    "ppt": Agency,
+    "health": Agency,
+    "nav": Agency,
+    "ot": FollowUpService,
+    "service": Agency,
+}
+"""Behaviour by ``kind``. A new service (e.g. child welfare) is one config entry of kind 'service'."""

@@ -1,0 +1,287 @@
+"""The Mesa model: a cohort, the agencies and the documented monthly step.
+
+Month ``t = 0`` is the first day of Vg1 (August). Each call of :meth:`DropoutModel.step`
+simulates one month in this fixed order (order is a modelling decision, not an accident of
+activation):
+
+1. **Calendar** - August: students who moved up start the harder level; at a term start
+   (August, January) youths who decided to return re-enter.
+2. **Events** - stress events and new psychosocial/financial needs; the academic need follows
+   mastery.
+3. **Risk signals** - the true risk score of every active student; the first month it reaches
+   the threshold is the student's first risk signal (whether anyone sees it or not).
+4. **Detection** - on review months from ``screening_start_month`` the school screens the
+   *observed* risk (absence always; grades once known or transferred; strain only when the
+   school shares information with health); agencies with an own route take self-referrals.
+5. **Referral routing** - needs found at the school's clarification meeting (or, inside the
+   elevtjeneste, at any co-located agency's joint intake) become referrals to the agencies
+   serving them. Per pair (school, agency): consent gates the referral and the
+   delay is siloed or co-located; per pair of services: referrals wait for a running case
+   unless both are co-located (sequential versus concurrent help).
+6. **Agencies act** in config order: arrivals join the queue, open cases and then the queue
+   are served within capacity (hours per month), new cases are assessed (jointly when a
+   co-located partner holds the case), accepted (x trust) and approved (NAV practice variation).
+7. **Handoffs** - when a case ends and the next service should take over, the baton may be
+   dropped (siloed pairs); trust falls.
+8. **Meetings and trust** - meetings held this month; trust falls per extra meeting and rises
+   with continuity of help.
+9. **Student update** - mastery, strain, belonging, attendance, trust with this month's help.
+10. **Exits and returns** - the dropout hazard (extra risk in the August a level starts); OT is
+    notified of each dropout; outside youths decide to return (OT follow-up raises the chance).
+11. **Progression** - June: pass/repeat, diplomas, vocational Vg2 -> læreplass or Vg3 in school
+    or outside; apprentices count months and sit the fagprøve.
+12. **Record** - the month's status counts, agency hours, queues and caseloads.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from . import calendar
+from .agencies import AGENCY_CLASSES, Agency
+from .metrics import MonthlyRecorder
+from .regimes import Regime
+from .rng import Streams
+from .schema import Config, validate
+from .students import IN_SCHOOL, NO_MONTH, HelpReceived, Students
+
+
+class DropoutModel(mesa.Model):
+    """Upper-secondary cohort with five (or more) agencies under a co-location regime.
+
+    Build it from a validated :class:`~dropout_sim.schema.Config`; call :meth:`run` (or
+    :meth:`step` month by month); read ``students``, ``agencies`` and ``recorder``.
+    """
+
+    def __init__(self, cfg: Config):
+        validate(cfg)
+        self.streams = Streams(cfg.seed, cfg.replicate)
+        super().__init__(rng=self.streams.generator("mesa"))
+        self.cfg = cfg
+        self.month = 0
+        self.students = Students(cfg.cohort, self.streams)
+        self.help = HelpReceived(self.students.n)
+        n = self.students.n
+        self.intensity = cfg.intervention.support_intensity
+        self.resource_team_hours = cfg.regime.resource_team_hours_per_1000 * n / 1000.0
+
+        self.agency_list: list[Agency] = []
+        for index, (name, acfg) in enumerate(cfg.agencies.items()):
+            self.agency_list.append(AGENCY_CLASSES[acfg.kind](self, name, acfg, index))
+        self.agency_by_name = {a.name: a for a in self.agency_list}
+        self.school = next((a for a in self.agency_list if a.cfg.kind == "school"), None)
+        self.school_name = self.school.name if self.school else None
+        self.ot = next((a for a in self.agency_list if a.cfg.kind == "ot"), None)
+        self.regime = Regime(cfg.regime, list(cfg.agencies),
+                             [a.siloed_delay_months for a in cfg.agencies.values()])
+        k = len(self.agency_list)
+
+        # Per-student bookkeeping of the services (units: months, counts).
+        self.wants = np.zeros((n, k), dtype=bool)
+        """wants[s, a]: the school's clarification meeting found that s needs agency a."""
+        self.assessments = np.zeros(n, dtype=np.int16)
+        self.joint_assessments = np.zeros(n, dtype=np.int16)
+        self.duplicate_assessments = np.zeros(n, dtype=np.int16)
+        self.meetings = np.zeros(n, dtype=np.int32)
+        self.dropped_handoffs = np.zeros(n, dtype=np.int16)
+        self.consent_refusals = np.zeros(n, dtype=np.int16)
+        self.agencies_involved = np.zeros((n, k), dtype=bool)
+        self.first_help_month = np.full(n, NO_MONTH, dtype=np.int32)
+        self.ot_contact_month = np.full(n, NO_MONTH, dtype=np.int32)
+        self.ot_wait_months = np.full(n, NO_MONTH, dtype=np.int32)
+        self._helped_now = np.zeros((n, k), dtype=bool)
+        self.recorder = MonthlyRecorder(self)
+
+    # ------------------------------------------------------------------ callbacks from agencies
+    def mark_helped(self, ids: np.ndarray, t: int, agency_index: int, in_school: bool) -> None:
+        self._helped_now[ids, agency_index] = True
+        self.agencies_involved[ids, agency_index] = True
+        if in_school:
+            first = ids[self.first_help_month[ids] == NO_MONTH]
+            self.first_help_month[first] = t
+
+    def mark_ot_contact(self, ids: np.ndarray, t: int) -> None:
+        new = ids[self.ot_contact_month[ids] == NO_MONTH]
+        self.ot_contact_month[new] = t
+        self.ot_wait_months[new] = t - self.students.last_dropout_month[new]
+
+    def record_assessments(self, ids: np.ndarray, joint: np.ndarray, parallel: np.ndarray) -> None:
+        """Intake assessments: a separate one is a meeting for the student, a joint one is not.
+        A separate intake while another agency holds an open case is a *duplicate* assessment
+        (work a joint plan would have shared). ``ids`` are unique within one call."""
+        self.assessments[ids[~joint]] += 1
+        self.joint_assessments[ids[joint]] += 1
+        self.duplicate_assessments[ids[~joint & parallel]] += 1
+        self.meetings[ids[~joint]] += 1
+
+    # ------------------------------------------------------------------ risk
+    def risk_score(self, observe_mastery: bool = True, observe_strain: bool = True) -> np.ndarray:
+        """Weighted risk score in [0, 1] from absence, low mastery and strain.
+
+        Only observed indicators enter; weights are renormalised over them.
+        """
+        st, iv = self.students, self.cfg.intervention
+        w_a = iv.attendance_weight
+        w_m = iv.mastery_weight if observe_mastery else 0.0
+        w_s = iv.strain_weight if observe_strain else 0.0
+        total = w_a + w_m + w_s
+        if total <= 0:
+            return np.zeros(st.n)
+        return (w_a * (1.0 - st.engagement) + w_m * (1.0 - st.mastery) + w_s * st.strain) / total
+
+    def school_sees_mastery(self, t: int) -> bool:
+        iv = self.cfg.intervention
+        return iv.info_transfer or t >= iv.first_grades_month
+
+    def school_sees_strain(self) -> bool:
+        """Information from health reaches the school only when both are co-located (consent at intake)."""
+        health = [a for a in self.agency_list if a.cfg.kind == "health"]
+        return self.school is not None and any(self.regime.colocated(self.school_name, h.name) for h in health)
+
+    # ------------------------------------------------------------------ the monthly step
+    def step(self) -> None:
+        """Advance one month (see the module docstring for the order)."""
+        t, st, cfg = self.month, self.students, self.cfg
+        self.help.reset()
+        self._helped_now[:] = False
+
+        # 1. calendar
+        if calendar.is_august(t):
+            st.start_school_year(t, cfg.dynamics)
+        st.reenter(t, cfg.dynamics)
+
+        # 2. events
+        st.stress_events(t, cfg.dynamics, self.streams)
+        st.refresh_academic_need(cfg.dynamics.low_mastery_threshold)
+
+        # 3. risk signals (the truth, whether detected or not)
+        active = st.active()
+        at_risk = active & (self.risk_score() >= cfg.intervention.risk_threshold)
+        st.first_risk_month[at_risk & (st.first_risk_month == NO_MONTH)] = t
+
+        # 4. detection
+        if self.school is not None and not calendar.is_summer(t) and self.school.screening_due(t):
+            observed = self.risk_score(self.school_sees_mastery(t), self.school_sees_strain())
+            self.school.screen(t, observed)
+        for agency in self.agency_list:
+            agency.self_referrals(t)
+
+        # 5. referral routing
+        self.route_referrals(t)
+
+        # 6. agencies act
+        involved = np.stack([a.case_left > 0 for a in self.agency_list], axis=1)
+        ended_by_agency = []
+        for agency in self.agency_list:
+            helped, ended = agency.serve(t, involved)
+            ended_by_agency.append(ended)
+            if agency is self.school or self.in_elevtjeneste(agency):
+                self.clarify_needs(helped[agency.case_start[helped] == t])
+
+        # 7. handoffs
+        for agency, ended in zip(self.agency_list, ended_by_agency):
+            self.handoff(t, agency, ended)
+
+        # 8. meetings and trust
+        helped_any = self._helped_now.any(axis=1)
+        ids = np.flatnonzero(helped_any)
+        meetings = self.regime.meetings(self._helped_now[ids])
+        self.meetings[ids] += meetings
+        rc = cfg.regime
+        self.help.trust[ids] += rc.trust_gain_continuity - rc.trust_loss_per_meeting * np.maximum(0, meetings - 1)
+
+        # 9. student update
+        st.update_state(t, cfg.dynamics, self.help)
+
+        # 10. exits and returns
+        left = st.dropouts_this_month(t, cfg.dynamics, self.streams)
+        self.notify_ot(t, left)
+        st.decide_reentry(t, self.help.reentry, cfg.dynamics, self.streams)
+
+        # 11. progression
+        if calendar.is_june(t):
+            outcome = st.june_decisions(t, cfg.progression, self.streams)
+            self.notify_ot(t, outcome["no_contract"])
+        st.apprenticeship_month(t, cfg.progression, self.streams)
+
+        # 12. record
+        self.recorder.record(t)
+        self.month += 1
+
+    def in_elevtjeneste(self, agency: Agency) -> bool:
+        """True if the agency shares the school's intake ("one door in"): a new case there gets
+        the joint plan, so needs other services serve are found too. A siloed agency knows
+        only its own part."""
+        return self.school is not None and self.regime.colocated(self.school_name, agency.name)
+
+    def clarify_needs(self, ids: np.ndarray) -> None:
+        """The clarification meeting / joint plan finds each new case's needs and who serves them."""
+        if ids.size == 0:
+            return
+        needs = self.students.needs[ids]
+        for agency in self.agency_list:
+            if agency is self.school or agency.cfg.kind == "ot":
+                continue
+            self.wants[ids, agency.index] |= (needs & agency.need_mask).any(axis=1)
+
+    def route_referrals(self, t: int) -> None:
+        """Turn wanted referrals into referrals: consent-gated, sequential unless co-located."""
+        if self.school is None:
+            return
+        st, reg, s = self.students, self.regime, self.school.index
+        engaged = np.stack([a.engaged() for a in self.agency_list], axis=1)
+        in_school = st.status == IN_SCHOOL
+        self.wants[~st.active()] = False
+        for agency in self.agency_list:
+            b = agency.index
+            if b == s or agency.cfg.kind == "ot":
+                continue
+            cand = self.wants[:, b] & ~engaged[:, b] & in_school
+            # Sequential help: another service's running involvement blocks b unless the pair is co-located.
+            blockers = ~reg.concurrent[:, b]
+            blockers[[s, b]] = False
+            cand &= ~(engaged[:, blockers].any(axis=1))
+            ids = np.flatnonzero(cand)
+            if ids.size == 0:
+                continue
+            consent = self.streams.bernoulli(f"consent.{agency.name}", t, ids, reg.consent_prob[s, b])
+            refused = ids[~consent]
+            self.consent_refusals[refused] += 1
+            self.wants[refused, b] = False
+            go = ids[consent]
+            self.wants[go, b] = False
+            agency.refer(go, t, reg.referral_delay[s, b], f"delay.{agency.name}")
+            engaged[go, b] = True
+
+    def handoff(self, t: int, agency: Agency, ended: np.ndarray) -> None:
+        """A case ended: services still waiting on it (siloed pairs) may drop the baton."""
+        if ended.size == 0:
+            return
+        a = agency.index
+        for nxt in self.agency_list:
+            b = nxt.index
+            p = self.regime.handoff_drop[a, b]
+            if b == a or p <= 0:
+                continue
+            waiting = ended[self.wants[ended, b]]
+            drop = waiting[self.streams.bernoulli(f"handoff.{agency.name}.{nxt.name}", t, waiting, p)]
+            self.wants[drop, b] = False
+            self.dropped_handoffs[drop] += 1
+            st = self.students
+            st.trust[drop] = np.maximum(0.0, st.trust[drop] - self.cfg.regime.trust_loss_dropped_handoff)
+
+    def notify_ot(self, t: int, ids: np.ndarray) -> None:
+        """The school tells OT who left; OT learns late when the pair is siloed."""
+        if self.ot is None or ids.size == 0:
+            return
+        self.wants[ids] = False
+        s = self.school.index if self.school is not None else self.ot.index
+        self.ot.refer(ids, t, self.regime.referral_delay[s, self.ot.index], "delay.ot")
+
+    # ------------------------------------------------------------------ running
+    def run(self, months: int | None = None) -> "DropoutModel":
+        """Run ``months`` (default: the horizon) months and return self."""
+        for _ in range(self.cfg.horizon_months if months is None else months):
+            self.step()
+        return self

@@ -1,0 +1,405 @@
+"""Typed configuration schema: every parameter a user may vary, with unit, range and default.
+
+The dataclasses below are registered in Hydra's ConfigStore, so YAML files and command-line
+overrides are type-checked against them (struct mode: an unknown key is an error). Each
+field is declared with :func:`param`, which records its unit, allowed range, a one-line
+meaning and its source ("starting value", "source: ..." or "calibrated"). :func:`validate`
+checks every range at start-up and raises :class:`ConfigError` with one line naming the key;
+``docs/ODD.md``'s parameter table is generated from the same metadata.
+
+Units: months, hours per month, probabilities per month, shares (0-1) and grade points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from typing import Any, Dict, List
+
+NEEDS = ("academic", "psychosocial", "financial", "learning_difficulty", "practical")
+"""The five kinds of need a student may have (brief section 1, "composite challenges")."""
+
+AGENCY_KINDS = ("school", "ppt", "health", "nav", "ot", "service")
+"""Agency behaviours available; ``service`` is a plain referral-only agency (e.g. child welfare)."""
+
+MAX_HORIZON_MONTHS = 240
+
+
+class ConfigError(ValueError):
+    """A configuration value outside its allowed range; the message is one line."""
+
+
+def param(default: Any, unit: str, lo: float | None = None, hi: float | None = None,
+          doc: str = "", source: str = "starting value", choices: tuple | None = None,
+          default_factory: Any = None) -> Any:
+    """Declare a config field with its unit, allowed range [lo, hi], meaning and source."""
+    meta = {"unit": unit, "lo": lo, "hi": hi, "doc": doc, "source": source, "choices": choices}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _list(*items: str):
+    return lambda: list(items)
+
+
+# --------------------------------------------------------------------------------------
+# cohort: who starts Vg1 together
+# --------------------------------------------------------------------------------------
+@dataclass
+class CohortConfig:
+    """A synthetic cohort entering Vg1 in August of month 0."""
+
+    size: int = param(3000, "students", 1, 10_000_000, "cohort size (one county's intake)")
+    vocational_share: float = param(0.5, "share", 0, 1, "share entering yrkesfag (vocational)",
+                                    source="source: Statistics Norway, about half")
+    grade_points_mean_academic: float = param(46.0, "grade points", 10, 60,
+                                              "mean lower-secondary grade points, academic entrants",
+                                              source="source: SSB 2020 mean 43.2; academic above")
+    grade_points_mean_vocational: float = param(38.5, "grade points", 10, 60,
+                                                "mean lower-secondary grade points, vocational entrants",
+                                                source="source: SSB 2020 mean 43.2; vocational below")
+    grade_points_sd: float = param(7.0, "grade points", 0, 25, "spread of grade points within a track")
+    mastery_noise_sd: float = param(0.06, "mastery", 0, 0.5,
+                                    "noise of initial mastery around the grade-point mapping")
+    strain_mean: float = param(0.22, "strain (0-1)", 0, 1, "mean psychosocial strain at intake")
+    belonging_mean: float = param(0.65, "belonging (0-1)", 0, 1, "mean belonging at intake")
+    trust_mean: float = param(0.7, "trust (0-1)", 0, 1, "mean trust in helpers at intake")
+    state_concentration: float = param(12.0, "Beta concentration", 0.5, 1000,
+                                       "concentration of the Beta draws for strain, belonging, trust")
+    psychosocial_prevalence: float = param(0.15, "share", 0, 1, "share with a psychosocial need at intake")
+    financial_prevalence: float = param(0.08, "share", 0, 1, "share with a financial need at intake")
+    learning_difficulty_prevalence: float = param(0.08, "share", 0, 1,
+                                                  "share with a learning difficulty at intake (more among low grade points)")
+    practical_prevalence: float = param(0.10, "share", 0, 1,
+                                        "share needing practical, work-oriented teaching at intake")
+
+
+# --------------------------------------------------------------------------------------
+# dynamics: the monthly student mechanisms
+# --------------------------------------------------------------------------------------
+@dataclass
+class DynamicsConfig:
+    """Monthly student mechanisms: stress, the low-mastery/avoidance circle, dropout hazard."""
+
+    stress_event_prob: float = param(0.06, "probability per month", 0, 1, "chance of a stress event")
+    stress_event_size: float = param(0.12, "strain", 0, 1, "mean strain added by a stress event")
+    psychosocial_onset_prob: float = param(0.25, "probability per event", 0, 1,
+                                           "chance a stress event starts a psychosocial need")
+    financial_onset_prob: float = param(0.004, "probability per month", 0, 1,
+                                        "chance a financial need starts (family, living costs)")
+    learning_rate: float = param(0.03, "mastery per month", 0, 1,
+                                 "mastery gained per month at full attendance, lost at low attendance")
+    attendance_floor: float = param(0.72, "share attended", 0, 1,
+                                    "attendance below which mastery falls (absence erodes footing)")
+    learning_difficulty_penalty: float = param(0.012, "mastery per month", 0, 1,
+                                               "monthly mastery lost to an unassisted learning difficulty")
+    level_step_mastery_drop: float = param(0.06, "mastery", 0, 1,
+                                           "mastery lost when starting a harder level (Vg2, Vg3, apprenticeship)")
+    low_mastery_threshold: float = param(0.45, "mastery", 0, 1,
+                                         "mastery below which negative feedback builds strain")
+    low_mastery_strain: float = param(0.08, "strain per month per mastery unit", 0, 5,
+                                      "strain added per month per unit of mastery below the threshold")
+    financial_strain: float = param(0.012, "strain per month", 0, 1, "strain added per month by an active financial need")
+    strain_recovery: float = param(0.06, "share per month", 0, 1,
+                                   "share of strain that fades per month (scaled by belonging)")
+    belonging_rate: float = param(0.05, "share per month", 0, 1, "pull of belonging toward the class climate")
+    belonging_strain_loss: float = param(0.03, "belonging per month", 0, 1,
+                                         "belonging lost per month when strain is above 0.5")
+    engagement_rate: float = param(0.3, "share per month", 0, 1, "how fast attendance moves to its target")
+    engagement_intercept: float = param(0.6, "logit", -20, 20, "attendance target intercept")
+    engagement_mastery: float = param(3.0, "logit per mastery", 0, 50, "avoidance: low mastery lowers attendance")
+    engagement_strain: float = param(3.5, "logit per strain", 0, 50, "high strain lowers attendance")
+    engagement_belonging: float = param(1.5, "logit per belonging", 0, 50, "belonging raises attendance")
+    dropout_intercept: float = param(-7.28, "logit per month", -30, 10, "base monthly dropout hazard",
+                                     source="calibrated")
+    dropout_engagement: float = param(5.0, "logit per unit absence", 0, 50, "hazard from low attendance")
+    dropout_strain: float = param(3.0, "logit per strain", 0, 50, "hazard from high strain")
+    dropout_mastery: float = param(2.0, "logit per unit low mastery", 0, 50, "hazard from low mastery")
+    dropout_vocational: float = param(0.53, "logit", -10, 10, "extra hazard on the vocational track",
+                                      source="calibrated")
+    transition_hazard_multiplier: float = param(3.0, "multiplier", 1, 50,
+                                                "extra hazard in the August a new level starts")
+    apprentice_hazard_multiplier: float = param(0.6, "multiplier", 0, 50,
+                                                "hazard of cancelling an apprenticeship relative to school")
+    spontaneous_reentry_prob: float = param(0.006, "probability per month", 0, 1,
+                                            "chance an outside youth decides to return without help")
+    reentry_strain_relief: float = param(0.3, "share", 0, 1, "share of strain relieved on re-entry")
+    acceptance_base: float = param(0.3, "probability", 0, 1,
+                                   "chance of accepting offered help at zero trust (rises with trust to 1)")
+    trust_recovery: float = param(0.02, "share per month", 0, 1, "drift of trust back toward its intake value")
+
+
+# --------------------------------------------------------------------------------------
+# progression: the school calendar, June decisions, apprenticeship
+# --------------------------------------------------------------------------------------
+@dataclass
+class ProgressionConfig:
+    """June progression decisions, the læreplass bottleneck and the fagprøve."""
+
+    pass_threshold: float = param(0.342, "mastery", 0, 1, "mastery at which passing the year is 50/50",
+                                  source="calibrated")
+    pass_slope: float = param(14.0, "logit per mastery", 0, 100, "steepness of the June pass decision")
+    repeat_mastery_boost: float = param(0.08, "mastery", 0, 1, "mastery regained by repeating a year")
+    laereplass_probability: float = param(0.78, "probability", 0, 1,
+                                          "chance a vocational Vg2 passer gets an apprenticeship contract",
+                                          source="source: SSB 2023, 79 % from vocational Vg2")
+    laereplass_mastery_tilt: float = param(2.0, "logit per mastery", 0, 50,
+                                           "how much employers favour higher mastery")
+    school_vg3_probability: float = param(0.35, "probability", 0, 1,
+                                          "chance a vocational student without a contract takes Vg3 in school")
+    apprenticeship_months: int = param(24, "months", 1, 60, "length of the apprenticeship before the fagprøve")
+    fagprove_threshold: float = param(0.3, "mastery", 0, 1, "mastery at which the fagprøve is 50/50")
+    fagprove_retake_months: int = param(4, "months", 1, 24, "wait before retaking a failed fagprøve")
+
+
+# --------------------------------------------------------------------------------------
+# agencies
+# --------------------------------------------------------------------------------------
+@dataclass
+class AgencyConfig:
+    """One agency (school, PPT, health, NAV, OT or a plain referral-only service)."""
+
+    kind: str = param("service", "-", doc="behaviour: which detection/referral route it has",
+                      choices=AGENCY_KINDS)
+    posts_per_1000: float = param(1.0, "posts per 1,000 students", 0, 1000,
+                                  "staff posts per 1,000 upper-secondary students")
+    casework_hours_per_post: float = param(70.0, "hours per month", 0, 744,
+                                           "case-work hours per post per month (about half of 140)",
+                                           source="source: brief, 1 post = 140 h, half case work")
+    hours_per_case_month: float = param(3.0, "hours per month", 0.01, 744, "hours one case takes per month")
+    assessment_hours: float = param(3.0, "hours", 0, 744, "hours of the intake assessment of a new case")
+    case_months: int = param(4, "months", 1, 120, "how long a case runs once admitted")
+    siloed_delay_months: float = param(1.0, "months", 0, 60,
+                                       "mean referral delay into this agency from a non-co-located agency")
+    needs: List[str] = param(None, "-", doc="needs this agency serves", default_factory=_list())
+    self_referral_prob: float = param(0.0, "probability per month", 0, 1,
+                                      "chance a student with a served need comes on their own (x trust)")
+    approval_probability: float = param(1.0, "probability", 0, 1,
+                                        "mean chance an assessed case is approved (NAV: rules interpreted per office)")
+    mastery_effect: float = param(0.0, "mastery per month", -1, 1, "mastery added per month of help")
+    strain_effect: float = param(0.0, "strain per month", -1, 1, "strain added per month of help (negative relieves)")
+    belonging_effect: float = param(0.0, "belonging per month", -1, 1, "belonging added per month of help")
+    engagement_effect: float = param(0.0, "logit", -10, 10, "attendance-target logit added while helped")
+    need_resolution_prob: float = param(0.0, "probability per month", 0, 1,
+                                        "chance per month of help that a served need is resolved")
+    reentry_prob: float = param(0.0, "probability per month", 0, 1,
+                                "OT: chance per month of follow-up that an outside youth re-enters")
+
+
+def _default_agencies() -> Dict[str, AgencyConfig]:
+    return {}
+
+
+@dataclass
+class RegimeConfig:
+    """Which agencies sit together at the school, and what that changes pair by pair.
+
+    Every mechanism is a property of a *pair* of agencies: both co-located (inside the
+    elevtjeneste) or not. Siloed = nobody co-located; fully co-located = all five.
+    """
+
+    name: str = param("siloed", "-", doc="label of the regime (used in reports)")
+    colocated: List[str] = param(None, "-", doc="agencies co-located at the school", default_factory=_list())
+    colocated_delay_months: float = param(0.25, "months", 0, 60,
+                                          "mean referral delay between co-located agencies",
+                                          source="source: resource team meets every 14 days")
+    consent_prob_siloed: float = param(0.6, "probability", 0, 1,
+                                       "chance consent is obtained for a referral across sectors (taushetsplikt)")
+    consent_prob_colocated: float = param(1.0, "probability", 0, 1,
+                                          "same inside the elevtjeneste (consent signed at intake)",
+                                          source="source: 'seamless' with consent forms")
+    handoff_drop_siloed: float = param(0.25, "probability", 0, 1,
+                                       "chance the baton is dropped when a case ends and the next service should take over")
+    handoff_drop_colocated: float = param(0.0, "probability", 0, 1,
+                                          "same between co-located agencies",
+                                          source="source: 'nobody lets go of the baton'")
+    coordination_hours_siloed: float = param(1.5, "hours per case-month per partner", 0, 100,
+                                             "coordination hours an agency spends per other siloed agency on the case")
+    coordination_hours_colocated: float = param(0.4, "hours per case-month per partner", 0, 100,
+                                                "same for a co-located partner (joint plan)")
+    fragmentation_siloed: float = param(0.35, "effect dilution per partner", 0, 10,
+                                        "loss of effect per other siloed agency on the case (responsibility fragments)")
+    fragmentation_colocated: float = param(0.05, "effect dilution per partner", 0, 10,
+                                           "same for a co-located partner")
+    joint_assessment_share: float = param(0.3, "share", 0, 1,
+                                          "share of the assessment hours still needed when a co-located partner has assessed")
+    resource_team_hours_per_1000: float = param(8.0, "hours per month per 1,000 students", 0, 10000,
+                                                "meeting time of the resource team, per co-located agency")
+    trust_loss_per_meeting: float = param(0.015, "trust per meeting", 0, 1,
+                                          "trust lost per meeting beyond the first in a month")
+    trust_loss_dropped_handoff: float = param(0.12, "trust", 0, 1, "trust lost when a handoff is dropped")
+    trust_gain_continuity: float = param(0.01, "trust per month", 0, 1, "trust gained per month of help")
+    practice_sd_siloed: float = param(0.25, "probability", 0, 1,
+                                      "spread of approval between caseworkers when not co-located with the school")
+    practice_sd_colocated: float = param(0.08, "probability", 0, 1,
+                                         "same when co-located with the school (shared practice)")
+
+
+@dataclass
+class InterventionConfig:
+    """Early intervention (tidlig innsats): when screening starts, what triggers action, how strong."""
+
+    screening_start_month: int = param(4, "month", 0, MAX_HORIZON_MONTHS - 1,
+                                       "first month of systematic risk screening (0 = intake, 4 = after first-term grades)")
+    info_transfer: bool = param(False, "on/off", doc="grade points and absence transferred from lower secondary")
+    risk_threshold: float = param(0.35, "risk score (0-1)", 0, 1,
+                                  "risk score above which the school acts")
+    review_interval_months: int = param(3, "months", 1, 24, "months between screening reviews")
+    support_intensity: float = param(1.0, "multiplier", 0, 10,
+                                     "scales hours per case-month and effects of all help")
+    attendance_weight: float = param(0.4, "weight", 0, 1, "weight of absence in the risk score")
+    mastery_weight: float = param(0.4, "weight", 0, 1, "weight of low mastery (grades) in the risk score")
+    strain_weight: float = param(0.2, "weight", 0, 1,
+                                 "weight of strain in the risk score (seen only when information is shared)")
+    first_grades_month: int = param(4, "month of the school year", 0, 11,
+                                    "month of the school year when first grades are known (4 = December)")
+
+
+@dataclass
+class OutputConfig:
+    """What a run writes besides summary.json and monthly.csv."""
+
+    students_table: bool = param(True, "on/off", doc="write students.csv (one row per student)")
+    trajectory_sample: int = param(0, "students", 0, 1_000_000,
+                                   "students whose monthly state is written to trajectories.csv (0 = none)")
+
+
+@dataclass
+class Config:
+    """The whole run: cohort, agencies, regime, intervention, seed and horizon."""
+
+    seed: int = param(42, "-", 0, 2**63 - 1, "base seed of all random streams")
+    replicate: int = param(0, "-", 0, 2**31 - 1,
+                           "replicate index; replicate r of every scenario shares its cohort and draws")
+    horizon_months: int = param(72, "months", 1, MAX_HORIZON_MONTHS,
+                                "months simulated from the first day of Vg1 (normert tid is 60)")
+    cohort: CohortConfig = field(default_factory=CohortConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    progression: ProgressionConfig = field(default_factory=ProgressionConfig)
+    agencies: Dict[str, AgencyConfig] = field(default_factory=_default_agencies)
+    regime: RegimeConfig = field(default_factory=RegimeConfig)
+    intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def register_configs() -> None:
+    """Register the schema in Hydra's ConfigStore as ``base_config`` (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+
+
+# --------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------
+def _fmt_range(meta: dict) -> str:
+    lo, hi, unit = meta.get("lo"), meta.get("hi"), meta.get("unit", "")
+    unit = f" ({unit})" if unit and unit != "-" else ""
+    if lo is not None and hi is not None:
+        return f"between {lo:g} and {hi:g}{unit}"
+    if lo is not None:
+        return f">= {lo:g}{unit}"
+    return f"<= {hi:g}{unit}"
+
+
+def _check_field(path: str, value: Any, meta: dict) -> None:
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{path} = {value!r} is not allowed; allowed: one of {', '.join(choices)}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is None and hi is None or isinstance(value, bool):
+        return
+    if not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(f"{path} = {value!r} is not allowed; allowed: a number {_fmt_range(meta)}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{path} = {value!r} is not allowed; allowed: {_fmt_range(meta)}")
+
+
+def _walk(obj: Any, prefix: str) -> None:
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        path = f"{prefix}{f.name}"
+        if is_dataclass(value):
+            _walk(value, path + ".")
+        elif isinstance(value, dict):
+            for key, sub in value.items():
+                if is_dataclass(sub):
+                    _walk(sub, f"{path}.{key}.")
+        elif f.metadata:
+            _check_field(path, value, f.metadata)
+
+
+def validate(cfg: Config) -> Config:
+    """Check every range and cross-field rule; raise ConfigError with one line naming the key."""
+    _walk(cfg, "")
+    names = set(cfg.agencies)
+    if not names:
+        raise ConfigError("agencies is empty; allowed: at least one agency (school, ppt, health, nav, ot)")
+    kinds = [a.kind for a in cfg.agencies.values()]
+    for kind in ("school", "ot"):
+        if kinds.count(kind) > 1:
+            raise ConfigError(f"agencies: {kinds.count(kind)} agencies of kind {kind!r}; allowed: at most one")
+    for name, agency in cfg.agencies.items():
+        for need in agency.needs:
+            if need not in NEEDS:
+                raise ConfigError(f"agencies.{name}.needs contains {need!r}; allowed: {', '.join(NEEDS)}")
+    for i, name in enumerate(cfg.regime.colocated):
+        if name not in names:
+            raise ConfigError(f"regime.colocated[{i}] = {name!r} is not an agency; allowed: "
+                              f"{', '.join(sorted(names))}")
+    if len(set(cfg.regime.colocated)) != len(cfg.regime.colocated):
+        raise ConfigError(f"regime.colocated = {list(cfg.regime.colocated)} names an agency twice; "
+                          "allowed: each agency at most once")
+    iv = cfg.intervention
+    if iv.screening_start_month >= cfg.horizon_months:
+        raise ConfigError(f"intervention.screening_start_month = {iv.screening_start_month} is past the horizon; "
+                          f"allowed: between 0 and horizon_months - 1 = {cfg.horizon_months - 1}")
+    if iv.attendance_weight + iv.mastery_weight + iv.strain_weight <= 0:
+        raise ConfigError("intervention.attendance_weight + mastery_weight + strain_weight = 0; "
+                          "allowed: a positive sum")
+    return cfg
+
+
+def to_config(cfg: Any) -> Config:
+    """Turn a composed DictConfig (or a Config) into a validated :class:`Config` object."""
+    if isinstance(cfg, Config):
+        return validate(cfg)
+    from omegaconf import OmegaConf
+
+    obj = OmegaConf.to_object(cfg)
+    if not isinstance(obj, Config):  # a plain mapping composed without the schema
+        obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))
+    return validate(obj)
+
+
+def iter_params(cls: type = Config, prefix: str = "") -> List[dict]:
+    """Rows (key, unit, default, range, doc, source) for every parameter of the schema.
+
+    ``agencies`` is a mapping, so its rows use the placeholder ``agencies.<name>``.
+    """
+    rows: List[dict] = []
+    for f in fields(cls):
+        path = f"{prefix}{f.name}"
+        sub = None
+        if f.default_factory is not MISSING and f.default_factory is not None and not f.metadata:
+            sub = f.default_factory()
+        if is_dataclass(sub):
+            rows += iter_params(type(sub), path + ".")
+        elif isinstance(sub, dict):
+            rows += iter_params(AgencyConfig, path + ".<name>.")
+        elif f.metadata:
+            m = f.metadata
+            default = f.default if f.default is not MISSING else f.default_factory()
+            rows.append({"key": path, "unit": m["unit"], "default": default,
+                         "range": _fmt_range(m) if (m["lo"] is not None or m["hi"] is not None)
+                         else ("one of " + ", ".join(m["choices"]) if m.get("choices") else "-"),
+                         "doc": m["doc"], "source": m["source"]})
+    return rows
+
+
+def agency_names(cfg: Config) -> List[str]:
+    """Agency names in the fixed activation order (the order of the config)."""
+    return list(cfg.agencies)
+
