@@ -88,6 +88,7 @@ class DropoutModel(mesa.Model):
         self.consent_refusals = np.zeros(n, dtype=np.int16)
         self.agencies_involved = np.zeros((n, k), dtype=bool)
         self.first_help_month = np.full(n, NO_MONTH, dtype=np.int32)
+        self.first_help_by_agency = np.full((n, k), NO_MONTH, dtype=np.int32)
         self.ot_contact_month = np.full(n, NO_MONTH, dtype=np.int32)
         self.ot_wait_months = np.full(n, NO_MONTH, dtype=np.int32)
         self._helped_now = np.zeros((n, k), dtype=bool)
@@ -97,6 +98,8 @@ class DropoutModel(mesa.Model):
     def mark_helped(self, ids: np.ndarray, t: int, agency_index: int, in_school: bool) -> None:
         self._helped_now[ids, agency_index] = True
         self.agencies_involved[ids, agency_index] = True
+        col = self.first_help_by_agency[:, agency_index]
+        col[ids[col[ids] == NO_MONTH]] = t
         if in_school:
             first = ids[self.first_help_month[ids] == NO_MONTH]
             self.first_help_month[first] = t

@@ -1,0 +1,220 @@
+"""Agency and regime mechanisms one by one: capacity, referral delay, consent, sequencing,
+handoffs, joint assessment, coordination, practice variation, OT, screening."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dropout_sim import DropoutModel, compose_config, run_simulation
+from dropout_sim.students import NEED_INDEX, NO_MONTH, OUTSIDE
+
+
+def model_for(*overrides, size=2000):
+    return DropoutModel(compose_config([f"cohort.size={size}", *overrides]))
+
+
+def no_cases(model):
+    return np.zeros((model.students.n, len(model.agency_list)), dtype=bool)
+
+
+def test_agency_at_capacity_queues_new_cases_and_never_exceeds_hours():
+    model = model_for("agencies.school.posts_per_1000=0.05", size=2000)  # 0.05*2*70 = 7 h/month
+    school = model.school
+    assert school.capacity == pytest.approx(7.0)
+    ids = np.arange(50)
+    school.enqueue(ids, 0)
+    helped, _ = school.serve(0, no_cases(model))
+    per_case = school.cfg.hours_per_case_month + school.cfg.assessment_hours  # 4 h for a new case
+    assert school.ledger.admitted + school.ledger.declined <= int(7.0 // per_case)
+    assert school.ledger.hours_used <= 7.0 + 1e-9
+    assert school.ledger.queue >= 48
+    # next month: open cases are served before anyone new is admitted
+    open_before = set(np.flatnonzero(school.case_left > 0))
+    helped, _ = school.serve(1, no_cases(model))
+    assert open_before <= set(helped)
+    assert school.ledger.hours_used <= 7.0 + 1e-9
+    # the queue is first come, first served
+    school.enqueue(np.arange(1000, 1010), 1)
+    still = np.flatnonzero(school.queued_since != NO_MONTH)
+    assert school.queued_since[still].min() == 0
+
+
+@pytest.mark.parametrize("target", ["ppt", "health", "nav", "ot"])
+def test_colocated_referral_arrives_sooner_than_siloed(target):
+    delays = {}
+    for regime in ("siloed", "colocated"):
+        model = model_for(f"regime={regime}", size=4000)
+        agency = model.agency_by_name[target]
+        ids = np.arange(4000)
+        mean = model.regime.referral_delay[model.school.index, agency.index]
+        agency.refer(ids, 10, mean, f"delay.{target}")
+        delays[regime] = (agency.pending_arrival[ids] - 10).mean()
+    assert delays["colocated"] < 0.3
+    assert delays["siloed"] > delays["colocated"] + 0.05
+    if target in ("ppt", "ot"):
+        assert delays["siloed"] > 2.0   # months, as the brief says
+
+
+def set_wants(model, names, ids):
+    for name in names:
+        model.wants[ids, model.agency_by_name[name].index] = True
+
+
+def referred(model, name, ids):
+    return model.agency_by_name[name].pending_arrival[ids] != NO_MONTH
+
+
+def test_consent_gates_referrals_across_sectors_only():
+    ids = np.arange(3000)
+    shares = {}
+    for regime in ("siloed", "colocated"):
+        model = model_for(f"regime={regime}", "regime.consent_prob_siloed=0.6", size=3000)
+        set_wants(model, ["health"], ids)
+        model.route_referrals(5)
+        shares[regime] = referred(model, "health", ids).mean()
+        if regime == "siloed":
+            refused = ~referred(model, "health", ids)
+            assert np.all(model.consent_refusals[refused] == 1)
+            assert not model.wants[refused, model.agency_by_name["health"].index].any()
+    assert shares["siloed"] == pytest.approx(0.6, abs=0.03)
+    assert shares["colocated"] == 1.0
+
+
+def test_information_on_strain_reaches_the_school_only_when_shared():
+    flagged = {}
+    for regime in ("siloed", "colocated"):
+        model = model_for(f"regime={regime}", "intervention.risk_threshold=0.3", size=1000)
+        st = model.students
+        st.engagement[:], st.mastery[:], st.strain[:] = 0.9, 0.8, 0.95  # only strain is high
+        assert model.school_sees_strain() is (regime == "colocated")
+        observed = model.risk_score(model.school_sees_mastery(6), model.school_sees_strain())
+        flagged[regime] = model.school.screen(6, observed).size
+    assert flagged["siloed"] == 0 and flagged["colocated"] == 1000
+
+
+def test_sequential_help_when_siloed_concurrent_when_colocated():
+    ids = np.arange(1000)
+    for regime, expect_nav in (("siloed", False), ("colocated", True)):
+        model = model_for(f"regime={regime}", "regime.consent_prob_siloed=1", size=1000)
+        set_wants(model, ["health", "nav"], ids)
+        model.route_referrals(5)
+        assert referred(model, "health", ids).all()
+        assert referred(model, "nav", ids).all() == expect_nav
+        assert referred(model, "nav", ids).any() == expect_nav
+
+
+def test_concurrent_help_reaches_multi_need_students_sooner():
+    """Every student needs health and NAV; the second service comes sooner when co-located."""
+    waits = {}
+    for regime in ("siloed", "colocated"):
+        result = run_simulation(compose_config([
+            "cohort.size=3000", f"regime={regime}", "horizon_months=36",
+            "cohort.psychosocial_prevalence=1", "cohort.financial_prevalence=1",
+            "agencies.health.self_referral_prob=0", "agencies.nav.self_referral_prob=0",
+            "regime.consent_prob_siloed=1", "regime.handoff_drop_siloed=0",
+            "agencies.nav.posts_per_1000=20", "agencies.health.posts_per_1000=20",
+            "agencies.school.posts_per_1000=20", "regime.resource_team_hours_per_1000=0",
+        ]))
+        m = result.model
+        first_nav = m.first_help_by_agency[:, m.agency_by_name["nav"].index]
+        got_nav = first_nav != NO_MONTH
+        assert got_nav.sum() > 300
+        waits[regime] = (first_nav[got_nav] - m.first_help_month[got_nav]).mean()
+    assert waits["colocated"] < waits["siloed"] - 1.0   # months
+
+
+def test_dropped_handoff_loses_the_next_referral_and_trust():
+    model = model_for("regime=siloed", "regime.handoff_drop_siloed=1", size=500)
+    ids = np.arange(200)
+    health = model.agency_by_name["health"]
+    set_wants(model, ["nav"], ids)
+    trust_before = model.students.trust[ids].copy()
+    model.handoff(12, health, ids)
+    assert not model.wants[ids, model.agency_by_name["nav"].index].any()
+    assert np.all(model.dropped_handoffs[ids] == 1)
+    assert np.all(model.students.trust[ids] <= trust_before)
+    colocated = model_for("regime=colocated", size=500)
+    set_wants(colocated, ["nav"], ids)
+    colocated.handoff(12, colocated.agency_by_name["health"], ids)
+    assert colocated.wants[ids, colocated.agency_by_name["nav"].index].all()   # nobody lets go
+
+
+def test_joint_assessment_inside_the_elevtjeneste_duplicate_outside():
+    for regime, joint_expected in (("siloed", False), ("colocated", True)):
+        model = model_for(f"regime={regime}", "dynamics.acceptance_base=1",
+                          "agencies.health.posts_per_1000=50", size=500)
+        ids = np.arange(100)
+        model.school.case_left[ids] = 3                 # the school holds an open case
+        health = model.agency_by_name["health"]
+        health.enqueue(ids, 4)
+        health.serve(4, np.stack([a.case_left > 0 for a in model.agency_list], axis=1))
+        assessment = health.ledger.hours_assessment
+        full = 100 * health.cfg.assessment_hours
+        if joint_expected:
+            assert np.all(model.joint_assessments[ids] == 1) and np.all(model.duplicate_assessments[ids] == 0)
+            assert assessment == pytest.approx(full * model.cfg.regime.joint_assessment_share)
+            assert np.all(model.meetings[ids] == 0)
+        else:
+            assert np.all(model.duplicate_assessments[ids] == 1) and np.all(model.meetings[ids] == 1)
+            assert assessment == pytest.approx(full)
+
+
+def test_coordination_hours_grow_steeply_with_agencies_when_siloed():
+    for regime in ("siloed", "colocated"):
+        model = model_for(f"regime={regime}", size=100)
+        k_agencies = len(model.agency_list)
+        totals = []
+        for k in range(1, k_agencies + 1):
+            involved = np.zeros((1, k_agencies), dtype=bool)
+            involved[0, :k] = True
+            totals.append(model.regime.coordination(involved).sum())
+        totals = np.array(totals)
+        assert totals[0] == 0 and np.all(np.diff(totals) > 0)
+        per_pair = (model.cfg.regime.coordination_hours_siloed if regime == "siloed"
+                    else model.cfg.regime.coordination_hours_colocated)
+        assert totals[2] == pytest.approx(per_pair * 3 * 2)  # 3 agencies: 6 directed pairs
+        if regime == "siloed":
+            siloed_totals = totals
+    assert np.all(totals[1:] < siloed_totals[1:])
+
+
+def test_practice_variation_between_caseworkers_narrows_when_colocated():
+    spread = {}
+    for regime in ("siloed", "nav_pilot"):
+        model = model_for(f"regime={regime}", "agencies.nav.approval_probability=0.5", size=20000)
+        nav = model.agency_by_name["nav"]
+        ids = np.arange(20000)
+        approved = nav.approve(3, ids)
+        caseworker = model.streams.normal("practice.nav", 3, ids)
+        spread[regime] = approved[caseworker > 1].mean() - approved[caseworker < -1].mean()
+        assert approved.mean() == pytest.approx(0.5, abs=0.02)
+    assert spread["siloed"] > 0.35
+    assert spread["nav_pilot"] < 0.5 * spread["siloed"]
+
+
+def test_ot_follow_up_raises_reentry():
+    shares = {}
+    for reentry in (0.0, 0.2):
+        s = run_simulation(compose_config(["cohort.size=3000", f"agencies.ot.reentry_prob={reentry}"])).summary
+        shares[reentry] = s["reentered_share_of_dropouts"]
+        assert s["ot_contact_share_of_dropouts"] > 0.5
+    assert shares[0.2] > shares[0.0] + 0.1
+
+
+def test_no_school_screening_before_the_start_month():
+    model = model_for("intervention.screening_start_month=12", "agencies.health.self_referral_prob=0",
+                      "agencies.nav.self_referral_prob=0", size=1500)
+    model.run(12)
+    assert (model.school.case_start == NO_MONTH).all()
+    model.run(2)
+    assert (model.school.case_start >= 12).any()
+
+
+def test_outside_students_leave_school_queues():
+    model = model_for(size=300)
+    model.school.enqueue(np.arange(10), 0)
+    model.students.leave(np.arange(10), 0)
+    model.school.serve(1, no_cases(model))
+    assert (model.school.queued_since[:10] == NO_MONTH).all()
+    assert (model.students.status[:10] == OUTSIDE).all()

@@ -1,0 +1,137 @@
+"""Student mechanisms one by one: avoidance circle, hazard, calendar, progression, re-entry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dropout_sim import compose_config
+from dropout_sim.calendar import JUNE, is_term_start
+from dropout_sim.rng import Streams
+from dropout_sim.students import (APPRENTICE, APPRENTICESHIP, COMPLETED, IN_SCHOOL, OUTSIDE,
+                                  HelpReceived, Students)
+
+
+@pytest.fixture
+def cfg():
+    return compose_config(["cohort.size=2000"])
+
+
+@pytest.fixture
+def students(cfg):
+    return Students(cfg.cohort, Streams(1, 0))
+
+
+def test_cohort_matches_config(cfg, students):
+    assert students.n == 2000
+    assert abs(students.track.mean() - cfg.cohort.vocational_share) < 0.04
+    gp = students.grade_points
+    assert gp.min() >= 10 and gp.max() <= 60
+    assert gp[students.track == 1].mean() < gp[students.track == 0].mean() - 4
+    # initial mastery follows grade points
+    assert np.corrcoef(gp, students.mastery)[0, 1] > 0.8
+    ld = students.need("learning_difficulty")
+    assert abs(ld.mean() - cfg.cohort.learning_difficulty_prevalence) < 0.025
+    assert gp[ld].mean() < gp[~ld].mean()
+
+
+def test_low_mastery_lowers_attendance_and_mastery_then_falls_further(cfg, students):
+    """The vicious circle: low mastery -> avoidance -> absence -> lower mastery."""
+    n = students.n
+    students.mastery[:] = np.where(np.arange(n) < n // 2, 0.2, 0.8)
+    students.strain[:] = 0.3
+    students.belonging[:] = 0.6
+    students.climate[:] = 0.6
+    students.engagement[:] = 0.85
+    students.needs[:] = False
+    low, high = np.arange(n) < n // 2, np.arange(n) >= n // 2
+    for t in range(1, 6):
+        students.update_state(t, cfg.dynamics, HelpReceived(n))
+    assert students.engagement[low].mean() < students.engagement[high].mean() - 0.1
+    assert students.mastery[low].mean() < 0.2          # fell further
+    assert students.strain[low].mean() > students.strain[high].mean()
+
+
+def test_help_terms_move_state_in_their_direction(cfg, students):
+    n = students.n
+    help_ = HelpReceived(n)
+    helped = np.arange(n) % 2 == 0
+    help_.mastery[helped] = 0.02
+    help_.strain[helped] = -0.05
+    help_.engagement[helped] = 1.0
+    before = students.mastery.copy()
+    students.update_state(1, cfg.dynamics, help_)
+    gain = students.mastery - before
+    assert gain[helped].mean() > gain[~helped].mean() + 0.015
+    other = Students(cfg.cohort, Streams(1, 0))
+    other.update_state(1, cfg.dynamics, HelpReceived(n))
+    assert students.strain[helped].mean() < other.strain[helped].mean()
+    assert students.engagement[helped].mean() > other.engagement[helped].mean()
+
+
+def test_dropout_hazard_rises_with_strain_absence_low_mastery_and_transition(cfg, students):
+    ids = np.arange(students.n)
+    dyn = cfg.dynamics
+    students.strain[:], students.engagement[:], students.mastery[:] = 0.2, 0.9, 0.7
+    base = students.dropout_hazard(3, ids, dyn)
+    for state, value in (("strain", 0.8), ("engagement", 0.4), ("mastery", 0.2)):
+        saved = getattr(students, state).copy()
+        getattr(students, state)[:] = value
+        assert np.all(students.dropout_hazard(3, ids, dyn) > base), state
+        getattr(students, state)[:] = saved
+    students.level_started[:] = True
+    assert np.allclose(students.dropout_hazard(12, ids, dyn), base * dyn.transition_hazard_multiplier)
+    assert np.allclose(students.dropout_hazard(13, ids, dyn), base)  # only in the August
+
+
+def test_june_pass_repeat_diploma_and_laereplass(cfg, students):
+    streams = Streams(1, 0)
+    prog = cfg.progression
+    n = students.n
+    q = n // 4
+    students.mastery[:] = 0.95
+    students.mastery[:q] = 0.0                       # these fail and repeat
+    students.track[:] = np.repeat([0, 0, 1, 1], q)   # academic, academic, vocational, vocational
+    students.level[:] = np.repeat([1, 3, 2, 2], q)
+    prog.laereplass_probability = 0.5
+    prog.school_vg3_probability = 0.0
+    out = students.june_decisions(JUNE, prog, streams)
+    repeated = students.repeats[:q] == 1
+    assert repeated.mean() > 0.97 and np.all(students.level[:q][repeated] == 1)
+    assert np.all(students.status[q:2 * q] == COMPLETED)        # academic Vg3 pass -> diploma
+    assert set(out["completed"]) == set(range(q, 2 * q))
+    voc = np.arange(2 * q, n)
+    appr = students.status[voc] == APPRENTICE
+    assert 0.35 < appr.mean() < 0.75                              # contracts are scarce
+    assert np.all(students.level[voc[appr]] == APPRENTICESHIP)
+    assert np.all(students.status[voc[~appr]] == OUTSIDE)        # no contract, no school Vg3
+    assert np.all(students.no_laereplass[voc[~appr]])
+    assert set(out["no_contract"]) == set(voc[~appr])
+
+
+def test_fagprove_after_the_apprenticeship(cfg, students):
+    streams, prog = Streams(1, 0), cfg.progression
+    students.status[:] = APPRENTICE
+    students.level[:] = APPRENTICESHIP
+    students.mastery[:] = 0.9
+    students.apprentice_months[:] = -1
+    done_at = {}
+    for t in range(23, 23 + prog.apprenticeship_months + 2):
+        for i in students.apprenticeship_month(t, prog, streams):
+            done_at[int(i)] = t
+    assert len(done_at) > 0.95 * students.n
+    assert set(done_at.values()) == {23 + prog.apprenticeship_months}
+
+
+def test_reentry_only_at_term_start(cfg, students):
+    dyn = cfg.dynamics
+    students.leave(np.arange(100), 2)
+    assert np.all(students.status[:100] == OUTSIDE) and np.all(students.first_dropout_month[:100] == 2)
+    students.reentry_pending[:100] = True
+    for t in range(3, 12):
+        back = students.reenter(t, dyn)
+        if is_term_start(t):
+            assert t == 5 and back.size == 100                      # January
+        else:
+            assert back.size == 0
+    assert np.all(students.status[:100] == IN_SCHOOL) and np.all(students.reentered[:100])
