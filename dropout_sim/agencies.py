@@ -73,6 +73,8 @@ class Agency(mesa.Agent):
         self.capacity = cfg.posts_per_1000 * n / 1000.0 * cfg.casework_hours_per_post
         """Hours per month available for this cohort's cases."""
         self.need_mask = np.array([need in cfg.needs for need in NEEDS], dtype=bool)
+        self._eligible_lut = np.zeros(4, dtype=bool)
+        self._eligible_lut[list(self.eligible_status)] = True
         self.pending_arrival = np.full(n, NO_MONTH, dtype=np.int32)
         self.queued_since = np.full(n, NO_MONTH, dtype=np.int32)
         self.case_left = np.zeros(n, dtype=np.int16)
@@ -98,6 +100,10 @@ class Agency(mesa.Agent):
         ids = ids[~self.engaged()[ids]]
         self.queued_since[ids] = t
 
+    def eligible(self) -> np.ndarray:
+        """Mask of students whose status this agency serves (in school/apprentice; OT: outside)."""
+        return self._eligible_lut[self.model.students.status]
+
     def has_served_need(self) -> np.ndarray:
         """Mask of students with at least one need this agency serves."""
         return (self.model.students.needs & self.need_mask).any(axis=1)
@@ -108,7 +114,7 @@ class Agency(mesa.Agent):
         if p <= 0.0:
             return np.empty(0, dtype=np.int64)
         st = self.model.students
-        ids = np.flatnonzero(np.isin(st.status, self.eligible_status) & self.has_served_need() & ~self.engaged())
+        ids = np.flatnonzero(self.eligible() & self.has_served_need() & ~self.engaged())
         come = ids[self.model.streams.bernoulli(f"self_referral.{self.name}", t, ids, p * st.trust[ids])]
         self.enqueue(come, t)
         return come
@@ -116,7 +122,7 @@ class Agency(mesa.Agent):
     # ------------------------------------------------------------------ the month
     def close_ineligible(self) -> None:
         """Students who left (or came back, for OT) leave this agency's queue and caseload."""
-        gone = ~np.isin(self.model.students.status, self.eligible_status)
+        gone = ~self.eligible()
         self.pending_arrival[gone] = NO_MONTH
         self.queued_since[gone] = NO_MONTH
         self.case_left[gone] = 0
