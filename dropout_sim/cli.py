@@ -2,6 +2,8 @@
 
     dropout-sim [hydra overrides]          one run (or a sweep with -m), results in the run folder
     dropout-sim regime=colocated cohort.size=10000 seed=7
+    dropout-sim -m regime=siloed,nav_pilot,colocated 'replicate=range(0,20)' hydra/launcher=joblib
+    dropout-sim report multirun/<sweep>    tables, summary and figures of a sweep folder
 
 Configs are the packaged ``dropout_sim.configs`` (the repository's ``configs/`` folder), so
 the command works from any directory and after a non-editable install. A bad value stops
@@ -11,9 +13,7 @@ before anything is written.
 
 from __future__ import annotations
 
-import logging
 import sys
-from pathlib import Path
 
 from .schema import ConfigError, register_configs
 
@@ -68,35 +68,37 @@ def prevalidate(argv: list[str]) -> None:
         _fail(_one_line(exc))
 
 
-def _task(cfg) -> dict | None:  # the Hydra job (one run of a run or a sweep)
-    from hydra.core.hydra_config import HydraConfig
+def _task(cfg) -> dict | None:
+    """The Hydra job (one run of a run or a sweep): see :func:`dropout_sim.sweep.run_task`.
 
-    from .api import run_simulation
-    from .schema import to_config
+    A module-level function so every launcher (joblib, submitit) can pickle it by name.
+    """
+    from .sweep import run_task
 
-    logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
-    try:
-        config = to_config(cfg)
-    except ConfigError as exc:
-        _fail(str(exc))
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    result = run_simulation(config, out_dir=out_dir)
-    s = result.summary
-    by_track = s["completion_5y_by_track"]
-    print(f"{config.regime.name} seed={config.seed} replicate={config.replicate} n={config.cohort.size}: "
-          f"completion within 60 months {s['completion_5y']:.1%} "
-          f"(academic {by_track['academic']:.1%}, vocational {by_track['vocational']:.1%}) -> {out_dir}")
-    return {"completion_5y": s["completion_5y"]}
+    return run_task(cfg)
 
 
 def run_main(argv: list[str]) -> None:
-    """The Hydra application (run or multirun) on ``argv``."""
+    """The Hydra application (run or multirun) on ``argv``.
+
+    A multirun gets a progress line per job, skips runs already finished with the same
+    config, records failed runs and exits with code 1 at the end if any failed.
+    """
     import hydra
+
+    from . import sweep
 
     register_configs()
     prevalidate(argv)
+    plan = sweep.plan_sweep(argv)
+    if plan is not None:
+        argv = sweep.prepare_sweep(argv, plan)
     sys.argv = [sys.argv[0], *argv]
     hydra.main(config_path="pkg://dropout_sim.configs", config_name="config", version_base="1.3")(_task)()
+    if plan is not None:
+        code = sweep.finish_sweep(plan)
+        if code:
+            raise SystemExit(code)
 
 
 SUBCOMMANDS = {

@@ -1,0 +1,591 @@
+"""``dropout-sim report <sweep dir>``: every run of a sweep in one tidy table, a summary, figures.
+
+Reads the run folders of a Hydra multirun (any layout: ``<job num>/`` or named by overrides;
+found by their ``.hydra/overrides.yaml``, ``summary.json`` or ``failed.json``) and writes into
+``<sweep dir>/report/`` (or ``--out``), every file atomically:
+
+``runs.csv`` (or ``.parquet``)
+    one row per run: ``run`` (folder), ``status`` (ok, failed, incomplete, missing, extra,
+    duplicate), one column per override key (``regime``, ``replicate``,
+    ``intervention.risk_threshold`` ...), ``scenario`` (the swept keys except seed and
+    replicate), ``seed``, ``replicate``, and every outcome of ``summary.json`` flattened with
+    dots (``completion_5y``, ``completion_5y_by_track.vocational``,
+    ``months_risk_to_help.mean``, ``agency_hours.ppt.hours_used`` ...). Shares are 0-1,
+    durations in months, hours in staff hours over the whole horizon.
+``monthly.csv`` (or ``.parquet``)
+    the long table: one row per run and model month (0 = first month of Vg1) with the
+    run's keys and every monthly column (status counts in students, agency hours per month).
+``summary.csv`` / ``summary.txt``
+    per scenario: completion within 60 months (mean over replicates, 95 % t-interval), by
+    track, and the difference against a baseline scenario paired by replicate (95 %
+    t-interval over the paired differences), with the unpaired (Welch) interval beside it.
+``figures/*.png`` and ``*.svg``
+    completion curves, status stocks, process times, agency hours against capacity,
+    outcomes by number of agencies per case and, when exactly two keys are swept, a heat map.
+
+Statuses: *missing* = in the sweep definition (``multirun.yaml``) but never started;
+*incomplete* = started but no ``summary.json`` (killed or still running); *failed* = has
+``failed.json``; *extra* = a finished run not in the current sweep definition (left over
+from an earlier, different sweep into the same folder); *duplicate* = a second finished run
+of the same scenario and replicate. Only *ok* runs enter the statistics, and the report
+lists every other run by name instead of silently averaging what is there.
+
+Pairing: replicate r of every scenario shares its synthetic cohort and its random draws
+(:mod:`dropout_sim.rng`), so the difference between two scenarios is computed per
+(seed, replicate) pair; the paired interval is much narrower than the unpaired one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .results import SUMMARY_FILE, atomic_write, atomic_write_text
+from .sweep import FAILED_FILE, PROGRESS_DIR, expand_jobs
+
+PAIR_KEYS = ("seed", "replicate")
+"""Keys that identify a replicate (paired across scenarios), never a scenario."""
+DEFAULT_METRIC = "completion_5y"
+LEVEL = 0.95
+OK = "ok"
+SKIP_DIRS = {".hydra", ".submitit", PROGRESS_DIR, "report"}
+META_COLUMNS = {"seed": "seed", "replicate": "replicate", "regime": "regime_name",
+                "cohort_size": "cohort_size", "horizon_months": "horizon_months",
+                "config_hash": "config_hash", "dropout_sim_version": "dropout_sim_version",
+                "job_num": "job_num"}
+
+
+# --------------------------------------------------------------------------------------
+# statistics
+# --------------------------------------------------------------------------------------
+def mean_ci(values: Iterable[float], level: float = LEVEL) -> tuple[float, float, float, int]:
+    """Mean and ``level`` t-interval over replicates: (mean, low, high, n); NaN bounds if n < 2."""
+    from scipy import stats
+
+    x = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    m = float(x.mean())
+    if n < 2:
+        return m, math.nan, math.nan, n
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return m, m - half, m + half, n
+
+
+def welch_ci(a: Iterable[float], b: Iterable[float], level: float = LEVEL) -> tuple[float, float, float]:
+    """Unpaired difference mean(a) - mean(b) with a Welch t-interval: (diff, low, high)."""
+    from scipy import stats
+
+    a = np.asarray(list(a), dtype=float)
+    b = np.asarray(list(b), dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size < 2 or b.size < 2:
+        d = float(a.mean() - b.mean()) if a.size and b.size else math.nan
+        return d, math.nan, math.nan
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    d = float(a.mean() - b.mean())
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return d, d, d
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, df) * se)
+    return d, d - half, d + half
+
+
+def paired_differences(runs: pd.DataFrame, metric: str, baseline: str,
+                       scenario_col: str = "scenario", pair_cols: Sequence[str] = PAIR_KEYS) -> pd.DataFrame:
+    """Per scenario: ``metric`` minus the baseline's, paired by replicate, with intervals.
+
+    ``runs`` has one row per finished run. Returns one row per scenario other than the
+    baseline: ``pairs`` (replicates present in both), ``diff`` (mean paired difference),
+    ``diff_ci_low``/``diff_ci_high`` (t-interval over the pairs), and the Welch interval of
+    the same two sets of runs, unpaired (``unpaired_ci_low``/``unpaired_ci_high``).
+    """
+    pair_cols = [c for c in pair_cols if c in runs.columns]
+    wide = runs.pivot_table(index=pair_cols, columns=scenario_col, values=metric, aggfunc="first",
+                            observed=True)
+    rows = []
+    for scenario in runs[scenario_col].drop_duplicates():
+        if scenario == baseline:
+            continue
+        both = wide[[baseline, scenario]].dropna() if scenario in wide and baseline in wide else pd.DataFrame()
+        d, lo, hi, n = mean_ci((both[scenario] - both[baseline]).to_numpy()) if len(both) else (math.nan,) * 3 + (0,)
+        _, ulo, uhi = welch_ci(runs.loc[runs[scenario_col] == scenario, metric],
+                               runs.loc[runs[scenario_col] == baseline, metric])
+        rows.append({scenario_col: scenario, "pairs": n, "diff": d, "diff_ci_low": lo, "diff_ci_high": hi,
+                     "unpaired_ci_low": ulo, "unpaired_ci_high": uhi})
+    return pd.DataFrame(rows, columns=[scenario_col, "pairs", "diff", "diff_ci_low", "diff_ci_high",
+                                       "unpaired_ci_low", "unpaired_ci_high"])
+
+
+# --------------------------------------------------------------------------------------
+# gathering
+# --------------------------------------------------------------------------------------
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = ";".join(map(str, value))
+        else:
+            out[name] = math.nan if value is None else value
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    """An override value as a number where it is one (``0.35`` -> 0.35), else the text."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)) or value is None:
+        return text
+    return value
+
+
+def split_override(line: str) -> tuple[str, str]:
+    """``+a.b=1`` -> (``a.b``, ``1``): the key without Hydra's ``+``/``++``/``~`` prefix."""
+    key, _, value = line.partition("=")
+    return key.lstrip("+~"), value
+
+
+def _job_key(overrides: Sequence[str]) -> frozenset:
+    return frozenset(f"{k}={v}" for k, v in map(split_override, overrides))
+
+
+def find_run_dirs(sweep_dir: Path) -> list[Path]:
+    """Run folders under ``sweep_dir``: those with ``.hydra/overrides.yaml``, a summary or a failure."""
+    found = []
+    for root, dirs, files in os.walk(sweep_dir):
+        here = Path(root)
+        dirs[:] = sorted((d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")), key=_natural)
+        if SUMMARY_FILE in files or FAILED_FILE in files or (here / ".hydra" / "overrides.yaml").is_file():
+            found.append(here)
+            dirs[:] = []  # runs do not nest
+    return found
+
+
+def _natural(text: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def _read_yaml_list(path: Path) -> list[str] | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return [str(x) for x in data] if isinstance(data, list) else None
+
+
+def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
+    """Every job's overrides as defined by the sweep's ``multirun.yaml`` (basic sweeper only)."""
+    from omegaconf import OmegaConf
+
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.is_file():
+        return None
+    try:
+        cfg = OmegaConf.load(path)
+        target = str(OmegaConf.select(cfg, "hydra.sweeper._target_", default=""))
+        if not target.endswith("BasicSweeper"):
+            return None
+        params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)
+        params = OmegaConf.to_container(params) if params is not None else None
+        task = [str(x) for x in OmegaConf.select(cfg, "hydra.overrides.task", default=[])]
+        return expand_jobs(params, task)
+    except Exception:  # noqa: BLE001 - an unreadable definition only costs the missing-run check
+        return None
+
+
+@dataclass
+class Sweep:
+    """A gathered sweep: the tidy run table, the long monthly table and what was swept."""
+
+    sweep_dir: Path
+    runs: pd.DataFrame
+    monthly: pd.DataFrame
+    keys: list[str]
+    """Override keys (columns of ``runs``), in sweep order."""
+    scenario_keys: list[str]
+    """Keys whose values differ between runs, except seed and replicate."""
+    scenarios: list[str]
+    """Scenario labels in sweep order."""
+    expected: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == OK]
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] != OK]
+
+
+def _scenario_labels(df: pd.DataFrame, scenario_keys: list[str]) -> pd.Series:
+    if not scenario_keys:
+        return pd.Series("all runs", index=df.index)
+    if len(scenario_keys) == 1:
+        return df[scenario_keys[0]].map(_fmt_value)
+    shorts = [k.rsplit(".", 1)[-1] for k in scenario_keys]
+    names = shorts if len(set(shorts)) == len(shorts) else scenario_keys
+    return df[scenario_keys].apply(lambda r: " ".join(f"{n}={_fmt_value(v)}" for n, v in zip(names, r)), axis=1)
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float) and math.isfinite(v) and v == int(v) and abs(v) < 1e15:
+        return f"{v:g}"
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def gather(sweep_dir: str | Path) -> Sweep:
+    """Read every run folder of ``sweep_dir`` into the run table and the monthly long table."""
+    sweep_dir = Path(sweep_dir)
+    rows: list[dict[str, Any]] = []
+    monthly_parts: dict[int, pd.DataFrame] = {}
+    key_order: list[str] = []
+
+    def add_keys(overrides: Sequence[str]) -> None:
+        for k, _ in map(split_override, overrides):
+            if k not in key_order:
+                key_order.append(k)
+
+    expected = expected_jobs(sweep_dir)
+    if expected:
+        for job in expected:
+            add_keys(job)
+    found_keys: set[frozenset] = set()
+
+    for run_dir in find_run_dirs(sweep_dir):
+        summary = failure = None
+        try:
+            summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+        except (OSError, ValueError):
+            summary = None
+        if summary is None:
+            try:
+                failure = json.loads((run_dir / FAILED_FILE).read_text())
+            except (OSError, ValueError):
+                failure = None
+        meta = (summary or {}).get("meta", {})
+        overrides = _read_yaml_list(run_dir / ".hydra" / "overrides.yaml")
+        if overrides is None:
+            overrides = list(meta.get("overrides") or (failure or {}).get("overrides") or [])
+        add_keys(overrides)
+        row: dict[str, Any] = {"run": str(run_dir.relative_to(sweep_dir)) if run_dir != sweep_dir else ".",
+                               "status": OK if summary is not None else ("failed" if failure else "incomplete")}
+        row.update({k: _parse_value(v) for k, v in map(split_override, overrides)})
+        if summary is not None:
+            row.update({col: meta.get(key) for key, col in META_COLUMNS.items() if key in meta})
+            row.update(_flatten({k: v for k, v in summary.items() if k != "meta"}))
+            try:
+                monthly_parts[len(rows)] = pd.read_csv(run_dir / "monthly.csv")
+            except (OSError, ValueError, pd.errors.EmptyDataError) as exc:
+                row["status"] = "incomplete"
+                row["error"] = f"monthly.csv unreadable: {exc}"
+        elif failure is not None:
+            row["error"] = f"{failure.get('error')}: {failure.get('message')}"
+            for k in PAIR_KEYS:
+                if failure.get(k) is not None:
+                    row[k] = failure[k]
+        else:
+            row["error"] = "no summary.json (killed or still running)"
+        row["_key"] = _job_key(overrides)
+        found_keys.add(row["_key"])
+        rows.append(row)
+
+    notes = []
+    if expected is not None:
+        expected_keys = {_job_key(job) for job in expected}
+        for row in rows:
+            if row["_key"] not in expected_keys and row["status"] == OK:
+                row["status"] = "extra"
+                row["error"] = "not in the current sweep definition (multirun.yaml)"
+        for job in expected:
+            if _job_key(job) not in found_keys:
+                rows.append({"run": "", "status": "missing", "error": "never started",
+                             **{k: _parse_value(v) for k, v in map(split_override, job)}, "_key": _job_key(job)})
+    else:
+        notes.append("no multirun.yaml with a basic sweeper: runs that never started cannot be listed")
+
+    if not rows:
+        raise FileNotFoundError(f"no run folders under {sweep_dir}")
+    # sweep order (the job list) where known, so scenarios appear in the order they were swept
+    position = {key: i for i, key in enumerate(_job_key(job) for job in expected or [])}
+    order = sorted(range(len(rows)), key=lambda i: (position.get(rows[i]["_key"], len(position)),
+                                                     _natural(rows[i]["run"])))
+    monthly_parts = {order.index(i): frame for i, frame in monthly_parts.items()}
+    runs = pd.DataFrame([rows[i] for i in order])
+    for k in PAIR_KEYS:  # a replicate not overridden is the config default: take it from the summary
+        if k not in runs:
+            runs[k] = math.nan
+    if "job_num" not in runs:
+        runs["job_num"] = math.nan
+
+    scenario_keys = [k for k in key_order if k not in PAIR_KEYS and k in runs
+                     and runs[k].map(_fmt_value).nunique(dropna=False) > 1]
+    runs["scenario"] = _scenario_labels(runs, scenario_keys)
+    scenarios = list(dict.fromkeys(runs["scenario"]))
+
+    # a second finished run of the same scenario and replicate would be counted twice
+    if "error" not in runs:
+        runs["error"] = ""
+    runs["error"] = runs["error"].fillna("").astype(str)
+    ok = runs["status"] == OK
+    dup = runs[ok].duplicated(subset=["scenario", *PAIR_KEYS], keep="first")
+    for i in dup[dup].index:
+        runs.loc[i, "status"] = "duplicate"
+        runs.loc[i, "error"] = "same scenario and replicate as another run"
+
+    runs = runs.drop(columns="_key")
+    lead = ["run", "status", "scenario", *key_order, *[k for k in PAIR_KEYS if k not in key_order]]
+    runs = runs[lead + [c for c in runs.columns if c not in lead]]
+
+    parts = []
+    id_cols = ["run", "scenario", *scenario_keys, *PAIR_KEYS]
+    for i, frame in monthly_parts.items():
+        if runs.at[i, "status"] != OK:
+            continue
+        ids = runs.loc[i, id_cols]
+        frame = frame.copy()
+        for col in reversed(id_cols):
+            frame.insert(0, col, ids[col])
+        frame.insert(len(id_cols), "students", runs.at[i, "students"])
+        parts.append(frame)
+    monthly = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=id_cols)
+    return Sweep(sweep_dir, runs, monthly, key_order, scenario_keys, scenarios,
+                 len(expected) if expected is not None else None, notes)
+
+
+# --------------------------------------------------------------------------------------
+# the summary table
+# --------------------------------------------------------------------------------------
+def choose_baseline(sweep: Sweep, requested: str | None) -> str:
+    """The baseline scenario: ``requested`` (a label, a value, or ``key=value`` tokens), else
+    ``regime=siloed`` when it was swept, else the first scenario of the sweep."""
+    scenarios = sweep.scenarios
+    if requested:
+        if requested in scenarios:
+            return requested
+        tokens = dict(split_override(t) for t in requested.replace(",", " ").split() if "=" in t)
+        if tokens:
+            ok = sweep.runs
+            mask = pd.Series(True, index=ok.index)
+            for k, v in tokens.items():
+                col = k if k in ok else next((c for c in sweep.scenario_keys if c.rsplit(".", 1)[-1] == k), None)
+                if col is None:
+                    raise ValueError(f"--baseline: {k!r} is not a swept key; swept: {', '.join(sweep.scenario_keys)}")
+                mask &= ok[col].map(_fmt_value) == _fmt_value(_parse_value(v))
+            matches = list(dict.fromkeys(ok.loc[mask, "scenario"]))
+            if len(matches) == 1:
+                return matches[0]
+        raise ValueError(f"--baseline {requested!r} matches no single scenario; scenarios: {', '.join(scenarios)}")
+    if "regime" in sweep.scenario_keys and "siloed" in scenarios:
+        return "siloed"
+    return scenarios[0]
+
+
+def summarise(sweep: Sweep, metric: str = DEFAULT_METRIC, baseline: str | None = None) -> pd.DataFrame:
+    """One row per scenario: runs, ``metric`` with its 95 % interval, by track, the paired
+    difference against ``baseline`` and staff hours per extra completer."""
+    ok = sweep.ok
+    if metric not in ok:
+        raise ValueError(f"--metric {metric!r} is not an outcome column; e.g. completion_5y, "
+                         "completion_5y_by_track.vocational, months_risk_to_help.mean")
+    base = choose_baseline(sweep, baseline)
+    diffs = paired_differences(ok, metric, base).set_index("scenario") if len(ok) else pd.DataFrame()
+    rows = []
+    for scenario in sweep.scenarios:
+        sel = ok[ok["scenario"] == scenario]
+        bad = sweep.problems[sweep.problems["scenario"] == scenario]
+        m, lo, hi, n = mean_ci(sel[metric].to_numpy())
+        row = {"scenario": scenario, "baseline": scenario == base, "runs": n, "not_ok": len(bad),
+               "metric": metric, "mean": m, "ci_low": lo, "ci_high": hi}
+        for extra in ("completion_5y_by_track.academic", "completion_5y_by_track.vocational",
+                      "months_risk_to_help.mean", "months_dropout_to_ot.mean", "at_risk_never_helped_share",
+                      "total_agency_hours"):
+            if extra in sel:
+                row[extra] = float(sel[extra].mean()) if len(sel) else math.nan
+        if scenario in getattr(diffs, "index", []):
+            row.update(diffs.loc[scenario].to_dict())
+            row["hours_per_extra_completer"] = _hours_per_extra_completer(ok, scenario, base)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _hours_per_extra_completer(ok: pd.DataFrame, scenario: str, base: str) -> float:
+    """Mean paired extra staff hours / mean paired extra completers within 60 months."""
+    if "total_agency_hours" not in ok or "completed_5y" not in ok:
+        return math.nan
+    cols = ["total_agency_hours", "completed_5y"]
+    a = ok[ok["scenario"] == scenario].set_index(list(PAIR_KEYS))[cols]
+    b = ok[ok["scenario"] == base].set_index(list(PAIR_KEYS))[cols]
+    d = (a - b).dropna()
+    if d.empty or d["completed_5y"].mean() <= 0:
+        return math.nan
+    return float(d["total_agency_hours"].mean() / d["completed_5y"].mean())
+
+
+def _pct(x: float, signed: bool = False) -> str:
+    if not math.isfinite(x):
+        return "-"
+    return f"{x * 100:+.1f}" if signed else f"{x * 100:.1f}"
+
+
+def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
+    """The printed summary: scenarios, completion with intervals, paired differences, problems."""
+    metric = table["metric"].iloc[0]
+    is_share = metric.startswith("completion") or metric.endswith("share")
+    base = table.loc[table["baseline"], "scenario"].iloc[0]
+
+    def fmt(v: float, signed: bool = False) -> str:
+        if is_share:
+            return _pct(v, signed)
+        return "-" if not math.isfinite(v) else (f"{v:+.2f}" if signed else f"{v:.2f}")
+
+    unit = " (%)" if is_share else ""
+    title = ("Completion within 60 months" if metric == "completion_5y" else metric) + unit
+    header = ["scenario", "runs", f"{title} [95% CI]"]
+    has_track = "completion_5y_by_track.academic" in table and metric == "completion_5y"
+    if has_track:
+        header += ["academic", "vocational"]
+    header += [f"vs {base}, paired [95% CI]", "pairs", "unpaired 95% CI"]
+    lines = []
+    for _, r in table.iterrows():
+        cells = [str(r["scenario"]), f"{r['runs']}" + (f" (+{r['not_ok']} not ok)" if r["not_ok"] else ""),
+                 f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"]
+        if has_track:
+            cells += [fmt(r["completion_5y_by_track.academic"]), fmt(r["completion_5y_by_track.vocational"])]
+        if r["baseline"]:
+            cells += ["baseline", "", ""]
+        else:
+            cells += [f"{fmt(r.get('diff', math.nan), True)} [{fmt(r.get('diff_ci_low', math.nan), True)}, "
+                      f"{fmt(r.get('diff_ci_high', math.nan), True)}]",
+                      f"{int(r.get('pairs', 0) or 0)}",
+                      f"[{fmt(r.get('unpaired_ci_low', math.nan), True)}, {fmt(r.get('unpaired_ci_high', math.nan), True)}]"]
+        lines.append(cells)
+    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in lines]
+    pp = " (percentage points)" if is_share else ""
+    out.append(f"Mean over replicates; 95% t-intervals. Differences{pp} are paired by replicate "
+               "(same cohort and random draws in every scenario).")
+    problems = sweep.problems
+    n_total = len(sweep.runs)
+    if len(problems):
+        out.append("")
+        out.append(f"WARNING: {len(problems)} of {n_total} runs are NOT in these numbers:")
+        for _, r in problems.iterrows():
+            over = " ".join(f"{k}={_fmt_value(r[k])}" for k in sweep.keys if k in r and _fmt_value(r[k]) != "")
+            where = f"{r['run']}: " if r["run"] else ""
+            out.append(f"  {r['status']:<10} {where}{over} - {r.get('error', '')}")
+    for note in sweep.notes:
+        out.append(f"note: {note}")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------
+def write_table(df: pd.DataFrame, path: Path, fmt: str) -> Path:
+    """Write ``df`` atomically as CSV or Parquet (``path`` gets the matching suffix)."""
+    path = Path(path).with_suffix(f".{fmt}")
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        atomic_write(path, lambda fh: fh.write(buf.getvalue()), mode="wb")
+    else:
+        atomic_write_text(path, df.to_csv(index=False))
+    return path
+
+
+def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None, fmt: str = "csv",
+                 baseline: str | None = None, metric: str = DEFAULT_METRIC,
+                 figures: bool = True) -> dict[str, Any]:
+    """Gather ``sweep_dir``, write tables, summary and figures; return what was written.
+
+    Returns ``{"sweep", "summary" (DataFrame), "text", "files" {name: path}, "figures"
+    {name: Figure}}``.
+    """
+    sweep = gather(sweep_dir)
+    out = Path(out_dir) if out_dir is not None else Path(sweep_dir) / "report"
+    files: dict[str, Path] = {}
+    table = summarise(sweep, metric, baseline)
+    text = format_summary(sweep, table)
+    files["runs"] = write_table(sweep.runs, out / "runs", fmt)
+    files["monthly"] = write_table(sweep.monthly, out / "monthly", fmt)
+    files["summary"] = write_table(table, out / "summary", "csv")
+    atomic_write_text(out / "summary.txt", text + "\n")
+    files["summary_text"] = out / "summary.txt"
+    figs: dict[str, Any] = {}
+    if figures and len(sweep.ok):
+        from .figures import make_figures
+
+        base = table.loc[table["baseline"], "scenario"].iloc[0]
+        figs, paths = make_figures(sweep, out / "figures", metric=metric, baseline=base)
+        files.update(paths)
+    return {"sweep": sweep, "summary": table, "text": text, "files": files, "figures": figs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``dropout-sim report <sweep dir>``; exit 0, 1 with ``--strict`` if runs are not ok, 2 on errors."""
+    parser = argparse.ArgumentParser(
+        prog="dropout-sim report",
+        description="Gather a sweep folder (dropout-sim -m ...) into one tidy run table, the long "
+                    "monthly table, a summary with paired differences, and figures.")
+    parser.add_argument("sweep_dir", type=Path, help="the sweep folder (hydra.sweep.dir)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <sweep_dir>/report)")
+    parser.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                        help="format of runs and monthly tables (parquet needs pyarrow)")
+    parser.add_argument("--baseline", default=None,
+                        help="scenario to compare against: a label (siloed) or key=value tokens "
+                             "(default: regime siloed if swept, else the first scenario)")
+    parser.add_argument("--metric", default=DEFAULT_METRIC, help="outcome column of the summary (default completion_5y)")
+    parser.add_argument("--no-figures", action="store_true", help="tables only")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if any run is missing, failed or incomplete")
+    args = parser.parse_args(argv)
+
+    if not args.sweep_dir.is_dir():
+        print(f"dropout-sim report: error: {args.sweep_dir} is not a folder", file=sys.stderr)
+        return 2
+    if args.format == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            print("dropout-sim report: error: --format parquet needs pyarrow (pip install pyarrow)", file=sys.stderr)
+            return 2
+    try:
+        result = build_report(args.sweep_dir, args.out, args.format, args.baseline, args.metric,
+                              figures=not args.no_figures)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"dropout-sim report: error: {exc}", file=sys.stderr)
+        return 2
+    sweep, files = result["sweep"], result["files"]
+    print(result["text"])
+    print()
+    print(f"runs table ({len(sweep.runs)} rows): {files['runs']}")
+    print(f"monthly table ({len(sweep.monthly)} rows): {files['monthly']}")
+    print(f"summary: {files['summary']}")
+    if "completion_curves.png" in files:
+        print(f"figures: {files['completion_curves.png'].parent}")
+        print(f"completion curves: {files['completion_curves.png']}")
+    return 1 if args.strict and len(sweep.problems) else 0

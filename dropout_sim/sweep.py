@@ -1,0 +1,393 @@
+"""Sweeps: the job Hydra runs for every run of a sweep, resume, failure records, progress.
+
+``dropout-sim -m regime=siloed,nav_pilot,colocated replicate='range(0,20)'`` is a Hydra
+multirun. Whatever the launcher (basic = one process, ``joblib`` = local cores,
+``cluster`` = SLURM through submitit, ``cluster_local`` = the same submitit path on this
+machine), every job runs :func:`run_task` in its own folder ``<sweep dir>/<job num>/``:
+
+``.hydra/``
+    written by Hydra when the job starts: the composed config and the job's overrides
+``config.yaml``, ``monthly.csv``, ``students.csv``, ``summary.json``
+    the results (:func:`dropout_sim.results.write_run`); ``summary.json`` is written last and
+    atomically, so it is the completion marker
+``failed.json``
+    written (atomically) instead of ``summary.json`` when the job raised: error, traceback
+
+**Resume.** A job whose folder already holds a ``summary.json`` with the same config hash
+(sha256 of the resolved, validated config) and the same package version is skipped, so
+re-running a sweep into the same ``hydra.sweep.dir`` only runs what is missing, failed or
+changed. ``DROPOUT_SIM_RESUME=0`` in the environment forces every run.
+
+**Kills.** Before a run starts, its old ``summary.json``/``failed.json`` and any temporary file
+left by a killed write are removed; every result file is renamed into place when complete.
+A run killed midway therefore leaves no ``summary.json``: ``dropout-sim report`` lists it as
+incomplete and the next sweep re-runs it.
+
+**Failures.** In a multirun a failing job is recorded (``failed.json``, a ``FAILED`` progress
+line) and the sweep goes on; the command exits with code 1 at the end if any job failed.
+
+**Progress.** After each job one line is printed::
+
+    [ 12/60  20%] ran 11  skipped 1  failed 0 | 0:07 elapsed, ~0:28 left | #11 regime=nav_pilot replicate=3: completion 75.1% (0.31 s)
+
+Counts come from ``<sweep dir>/.progress/<session>/{ran,skipped,failed}``, files to which
+every job appends one byte (``O_APPEND``), so any launcher and any number of processes can
+count without locks. The session id, start time and total number of jobs are passed to the
+jobs in environment variables set by :func:`prepare_sweep` (inherited by joblib workers,
+submitit processes and, with SLURM's default ``--export=ALL``, cluster jobs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .results import SUMMARY_FILE, atomic_write_text, config_hash, config_yaml
+
+FAILED_FILE = "failed.json"
+PROGRESS_DIR = ".progress"
+ENV_SESSION = "DROPOUT_SIM_SWEEP_SESSION"
+ENV_START = "DROPOUT_SIM_SWEEP_START"
+ENV_TOTAL = "DROPOUT_SIM_SWEEP_TOTAL"
+ENV_RESUME = "DROPOUT_SIM_RESUME"
+STATUSES = ("ran", "skipped", "failed")
+
+
+# --------------------------------------------------------------------------------------
+# planning (in the launching process, before Hydra starts)
+# --------------------------------------------------------------------------------------
+@dataclass
+class SweepPlan:
+    """What a multirun will do: its folder and, for the basic sweeper, every job's overrides."""
+
+    sweep_dir: Path | None
+    jobs: list[list[str]] | None
+    """Overrides of every job in launch order (None when the sweeper is not Hydra's basic one)."""
+
+
+def is_multirun_flag(argv: Sequence[str]) -> bool:
+    return any(a in ("-m", "--multirun") for a in argv)
+
+
+def expand_jobs(params: dict[str, str] | None, task_overrides: Sequence[str]) -> list[list[str]]:
+    """The job list of Hydra's basic sweeper: ``hydra.sweeper.params`` then the command line.
+
+    Uses Hydra's own parser and :meth:`BasicSweeper.split_arguments`, so the list (and its
+    order, i.e. the job numbers) is exactly the one the sweeper launches.
+    """
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    lines = [f"{k}={v}" for k, v in (params or {}).items()] + list(task_overrides)
+    parsed = OverridesParser.create().parse_overrides(lines)
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [list(job) for job in batches[0]]
+
+
+def plan_sweep(argv: Sequence[str]) -> SweepPlan | None:
+    """Resolve the sweep folder and job list of ``argv``; None if this is not a multirun.
+
+    The hydra section is composed without the sweep values (they cannot be composed), so
+    ``hydra.sweep.dir`` and ``hydra.sweeper.params`` reflect config files, experiment and
+    command line. Returns None when composition fails: Hydra then reports the error itself.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from .api import CONFIG_MODULE, CONFIG_NAME
+    from .schema import register_configs
+
+    args = [a for a in argv if not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+    except Exception:  # noqa: BLE001 - Hydra reports bad overrides itself
+        return None
+    plain = [ov.input_line for ov in parsed if not ov.is_sweep_override()]
+    task = [ov.input_line for ov in parsed if not ov.get_key_element().startswith("hydra")]
+    register_configs()
+    try:
+        GlobalHydra.instance().clear()
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            cfg = compose(config_name=CONFIG_NAME, overrides=plain, return_hydra_config=True)
+        hydra_cfg = cfg.hydra
+        multirun = is_multirun_flag(argv) or str(OmegaConf.select(hydra_cfg, "mode")).endswith("MULTIRUN")
+        if not multirun:
+            return None
+        sweep_dir = Path(str(hydra_cfg.sweep.dir))
+        sweeper = str(OmegaConf.select(hydra_cfg, "sweeper._target_") or "")
+        jobs = None
+        if sweeper.endswith("BasicSweeper"):
+            params = OmegaConf.to_container(hydra_cfg.sweeper.params) if hydra_cfg.sweeper.params else None
+            jobs = expand_jobs(params, task)
+        return SweepPlan(sweep_dir, jobs)
+    except Exception:  # noqa: BLE001 - composition errors are Hydra's (or prevalidate's) to report
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def prepare_sweep(argv: list[str], plan: SweepPlan) -> list[str]:
+    """Set the progress environment for the jobs; pin the sweep folder into ``argv``.
+
+    The folder is pinned (``hydra.sweep.dir=<resolved path>``) so a ``${now:...}`` in it
+    resolves once, and the launching process knows where the jobs write.
+    """
+    session = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    os.environ[ENV_SESSION] = session
+    os.environ[ENV_START] = repr(time.time())
+    os.environ[ENV_TOTAL] = str(len(plan.jobs)) if plan.jobs is not None else "?"
+    if plan.sweep_dir is not None and not any(a.startswith("hydra.sweep.dir=") for a in argv):
+        argv = [*argv, f"hydra.sweep.dir={plan.sweep_dir}"]
+    return argv
+
+
+def finish_sweep(plan: SweepPlan) -> int:
+    """Print the sweep's last line; return the exit code (1 if any job failed)."""
+    if plan.sweep_dir is None:
+        return 0
+    counts = progress_counts(plan.sweep_dir, os.environ.get(ENV_SESSION, ""))
+    elapsed = time.time() - float(os.environ.get(ENV_START, time.time()))
+    total = sum(counts.values())
+    print(f"sweep done: {total} runs (ran {counts['ran']}, skipped {counts['skipped']} already finished, "
+          f"failed {counts['failed']}) in {_clock(elapsed)} -> {plan.sweep_dir}\n"
+          f"report: dropout-sim report {plan.sweep_dir}", flush=True)
+    if counts["failed"]:
+        print(f"dropout-sim: {counts['failed']} run(s) failed; see failed.json in their folders "
+              f"(dropout-sim report lists them)", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# progress
+# --------------------------------------------------------------------------------------
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_counts(sweep_dir: Path, session: str) -> dict[str, int]:
+    """Jobs of ``session`` finished so far, by status (file sizes: one byte per job)."""
+    base = Path(sweep_dir) / PROGRESS_DIR / session
+    counts = {}
+    for status in STATUSES:
+        try:
+            counts[status] = (base / status).stat().st_size
+        except OSError:
+            counts[status] = 0
+    return counts
+
+
+def record_progress(sweep_dir: Path, status: str, message: str) -> str:
+    """Count this job under ``status`` and print (and return) the progress line."""
+    session = os.environ.get(ENV_SESSION, "unknown")
+    base = Path(sweep_dir) / PROGRESS_DIR / session
+    base.mkdir(parents=True, exist_ok=True)
+    fd = os.open(base / status, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, b".")
+    finally:
+        os.close(fd)
+    counts = progress_counts(sweep_dir, session)
+    done = sum(counts.values())
+    total_text = os.environ.get(ENV_TOTAL, "?")
+    total = int(total_text) if total_text.isdigit() else None
+    elapsed = time.time() - float(os.environ.get(ENV_START, time.time()))
+    if total:
+        left = elapsed / done * max(0, total - done) if done else 0.0
+        head = f"[{done:>{len(str(total))}}/{total} {done / total:4.0%}]"
+        eta = f", ~{_clock(left)} left"
+    else:
+        head, eta = f"[{done}/?]", ""
+    line = (f"{head} ran {counts['ran']}  skipped {counts['skipped']}  failed {counts['failed']} | "
+            f"{_clock(elapsed)} elapsed{eta} | {message}")
+    print(line, flush=True)
+    return line
+
+
+# --------------------------------------------------------------------------------------
+# the job
+# --------------------------------------------------------------------------------------
+def _resume_enabled() -> bool:
+    return os.environ.get(ENV_RESUME, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def finished_with_hash(run_dir: Path, cfg_hash: str) -> bool:
+    """True if ``run_dir`` holds a complete run of the config with hash ``cfg_hash``.
+
+    Complete = ``summary.json`` parses; same = same config hash and package version.
+    """
+    try:
+        meta = json.loads((Path(run_dir) / SUMMARY_FILE).read_text()).get("meta", {})
+    except (OSError, ValueError):
+        return False
+    return meta.get("config_hash") == cfg_hash and meta.get("dropout_sim_version") == __version__
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """Remove completion/failure markers and temp files of an earlier attempt in ``run_dir``.
+
+    ``summary.json`` goes first, so from here until the new run finishes the folder does not
+    look complete, whatever older result files it still holds.
+    """
+    run_dir = Path(run_dir)
+    for name in (SUMMARY_FILE, FAILED_FILE):
+        try:
+            (run_dir / name).unlink()
+        except FileNotFoundError:
+            pass
+    if run_dir.is_dir():
+        for tmp in run_dir.glob(".*.tmp"):
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def write_failure(run_dir: Path, exc: BaseException, overrides: Sequence[str],
+                  cfg_hash: str | None = None, config: Any = None) -> None:
+    """Record a failed job in ``run_dir/failed.json`` (atomic write)."""
+    record = {
+        "error": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "overrides": list(overrides),
+        "config_hash": cfg_hash,
+        "seed": getattr(config, "seed", None),
+        "replicate": getattr(config, "replicate", None),
+        "dropout_sim_version": __version__,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    atomic_write_text(Path(run_dir) / FAILED_FILE, json.dumps(record, indent=2))
+
+
+def run_task(cfg: Any) -> dict | None:
+    """One Hydra job: validate, skip if already finished, run, write; record any failure.
+
+    In a single run (no ``-m``) a bad config exits with code 2 and other errors propagate;
+    in a multirun they are recorded in ``failed.json`` and the sweep continues.
+    """
+    import logging
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from .api import run_simulation
+    from .schema import ConfigError, to_config
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    out_dir = Path(hc.runtime.output_dir)
+    overrides = list(hc.overrides.task)
+    job_num = int(hc.job.num) if multirun else None
+    sweep_dir = Path(hc.sweep.dir) if multirun else None
+    what = (f"#{job_num} " if multirun else "") + (" ".join(overrides) or "(defaults)")
+    t0 = time.perf_counter()
+
+    try:
+        config = to_config(cfg)
+    except ConfigError as exc:
+        if not multirun:
+            from .cli import _fail
+
+            _fail(str(exc))
+        clear_run_dir(out_dir)
+        write_failure(out_dir, exc, overrides)
+        record_progress(sweep_dir, "failed", f"{what}: FAILED bad config: {exc}")
+        return None
+
+    cfg_hash = config_hash(config_yaml(config))
+    if multirun and _resume_enabled() and finished_with_hash(out_dir, cfg_hash):
+        record_progress(sweep_dir, "skipped", f"{what}: already finished (same config hash {cfg_hash})")
+        return {"status": "skipped", "config_hash": cfg_hash}
+
+    clear_run_dir(out_dir)
+    try:
+        result = run_simulation(config, out_dir=out_dir,
+                                extra_meta={"overrides": overrides, "job_num": job_num})
+    except Exception as exc:  # noqa: BLE001 - the task wrapper records every failure
+        write_failure(out_dir, exc, overrides, cfg_hash, config)
+        if not multirun:
+            raise
+        logging.getLogger(__name__).error("run failed: %s\n%s", what, traceback.format_exc())
+        record_progress(sweep_dir, "failed", f"{what}: FAILED {type(exc).__name__}: {exc}")
+        return None
+
+    s = result.summary
+    seconds = time.perf_counter() - t0
+    if multirun:
+        record_progress(sweep_dir, "ran", f"{what}: completion {s['completion_5y']:.1%} ({seconds:.2f} s)")
+    else:
+        by_track = s["completion_5y_by_track"]
+        print(f"{config.regime.name} seed={config.seed} replicate={config.replicate} n={config.cohort.size}: "
+              f"completion within 60 months {s['completion_5y']:.1%} "
+              f"(academic {by_track['academic']:.1%}, vocational {by_track['vocational']:.1%}) -> {out_dir}")
+    return {"status": "ran", "completion_5y": s["completion_5y"], "config_hash": cfg_hash}
+
+
+# --------------------------------------------------------------------------------------
+# experiments (the scripts under experiments/)
+# --------------------------------------------------------------------------------------
+def dropout_sim_command() -> list[str]:
+    """The command line that runs the installed ``dropout-sim`` with this interpreter.
+
+    ``-P`` keeps the current directory off ``sys.path``, so running from a source checkout
+    uses the installed package (whose configs are ``dropout_sim.configs``), not the tree.
+    """
+    return [sys.executable, "-P", "-m", "dropout_sim"]
+
+
+def run_experiment(name: str, overrides: Sequence[str] = (), sweep_dir: str | Path | None = None,
+                   report_args: Sequence[str] = (), workers: int | None = None, fresh: bool = False) -> int:
+    """Run ``configs/experiment/<name>.yaml`` as a multirun, then ``dropout-sim report`` on it.
+
+    Output goes to ``sweep_dir`` (default ``multirun/<name>`` under the current directory);
+    finished runs with an identical config are kept (resume) unless ``fresh``. ``workers``
+    sets the joblib launcher's ``n_jobs`` (default: all cores). Returns the exit code.
+    """
+    import shutil
+    import subprocess
+
+    sweep_dir = Path(sweep_dir or Path("multirun") / name)
+    if fresh and sweep_dir.exists():
+        shutil.rmtree(sweep_dir)
+    cmd = [*dropout_sim_command(), "-m", f"+experiment={name}", f"hydra.sweep.dir={sweep_dir}"]
+    if workers:
+        cmd.append(f"hydra.launcher.n_jobs={int(workers)}")
+    cmd += list(overrides)
+    print("$ dropout-sim " + " ".join(cmd[4:]), flush=True)
+    code = subprocess.call(cmd)
+    if code not in (0, 1):  # 1 = some runs failed: the report lists them
+        return code
+    report = [*dropout_sim_command(), "report", str(sweep_dir), *report_args]
+    print("$ dropout-sim " + " ".join(report[4:]), flush=True)
+    return subprocess.call(report) or code
+
+
+def experiment_main(name: str, report_args: Sequence[str] = (), argv: Sequence[str] | None = None) -> int:
+    """Command line of the scripts in ``experiments/``: run one canonical experiment and report.
+
+    ``python experiments/<name>.py [--workers N] [--out DIR] [--fresh] [override ...]``
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=f"Run configs/experiment/{name}.yaml as a sweep (resuming finished runs), then report.")
+    parser.add_argument("--workers", type=int, default=None, help="parallel runs (default: all cores)")
+    parser.add_argument("--out", default=None, help=f"sweep folder (default: multirun/{name})")
+    parser.add_argument("--fresh", action="store_true", help="delete the sweep folder first (no resume)")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. cohort.size=10000")
+    args = parser.parse_args(argv)
+    return run_experiment(name, args.overrides, args.out, report_args, args.workers, args.fresh)
