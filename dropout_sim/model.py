@@ -84,6 +84,9 @@ class DropoutModel(mesa.Model):
         self.joint_assessments = np.zeros(n, dtype=np.int16)
         self.duplicate_assessments = np.zeros(n, dtype=np.int16)
         self.meetings = np.zeros(n, dtype=np.int32)
+        self.help_months = np.zeros(n, dtype=np.int32)
+        """help_months[s]: agency-months of help received (a month helped by two agencies counts 2);
+        meetings / help_months is the meeting load per unit of help (joint meetings share it)."""
         self.dropped_handoffs = np.zeros(n, dtype=np.int16)
         self.consent_refusals = np.zeros(n, dtype=np.int16)
         self.agencies_involved = np.zeros((n, k), dtype=bool)
@@ -191,6 +194,7 @@ class DropoutModel(mesa.Model):
         ids = np.flatnonzero(helped_any)
         meetings = self.regime.meetings(self._helped_now[ids])
         self.meetings[ids] += meetings
+        self.help_months[ids] += self._helped_now[ids].sum(axis=1)
         rc = cfg.regime
         self.help.trust[ids] += rc.trust_gain_continuity - rc.trust_loss_per_meeting * np.maximum(0, meetings - 1)
 
