@@ -59,6 +59,7 @@ PAIR_KEYS = ("seed", "replicate")
 DEFAULT_METRIC = "completion_5y"
 LEVEL = 0.95
 OK = "ok"
+RUN_CONFIG = "config.yaml"
 SKIP_DIRS = {".hydra", ".submitit", PROGRESS_DIR, "report"}
 META_COLUMNS = {"seed": "seed", "replicate": "replicate", "regime": "regime_name",
                 "cohort_size": "cohort_size", "horizon_months": "horizon_months",
@@ -171,12 +172,14 @@ def _job_key(overrides: Sequence[str]) -> frozenset:
 
 
 def find_run_dirs(sweep_dir: Path) -> list[Path]:
-    """Run folders under ``sweep_dir``: those with ``.hydra/overrides.yaml``, a summary or a failure."""
+    """Run folders under ``sweep_dir``: those with ``.hydra/overrides.yaml`` (a Hydra job), a
+    ``config.yaml`` (the first file a run writes), a summary or a failure."""
     found = []
     for root, dirs, files in os.walk(sweep_dir):
         here = Path(root)
         dirs[:] = sorted((d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")), key=_natural)
-        if SUMMARY_FILE in files or FAILED_FILE in files or (here / ".hydra" / "overrides.yaml").is_file():
+        if (SUMMARY_FILE in files or FAILED_FILE in files or RUN_CONFIG in files
+                or (here / ".hydra" / "overrides.yaml").is_file()):
             found.append(here)
             dirs[:] = []  # runs do not nest
     return found

@@ -1,0 +1,205 @@
+"""``dropout-sim report`` on a small real sweep: the tidy tables, the summary and the figures.
+
+One sweep (2 screening starts x 2 regimes x 3 paired replicates, 300 students, 60 months) is
+run once as a subprocess; the report is built in-process so the tests can look at the
+numbers and at the matplotlib figures behind the written files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dropout_sim.calendar import NORMERT_TID_MONTHS
+from dropout_sim.figures import STATUS_COLUMNS, gid
+from dropout_sim.report import build_report, gather, main as report_main
+from dropout_sim.results import SUMMARY_FILE
+from dropout_sim.sweep import FAILED_FILE, dropout_sim_command
+
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("HYDRA_", "DROPOUT_SIM_"))}
+
+KEYS = ("intervention.screening_start_month", "regime")
+SCENARIOS = ["screening_start_month=0 regime=siloed", "screening_start_month=0 regime=colocated",
+             "screening_start_month=8 regime=siloed", "screening_start_month=8 regime=colocated"]
+BASELINE = "screening_start_month=8 regime=siloed"
+AGENCIES = ("school", "health", "ppt", "nav", "ot")
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("report") / "sweep"
+    proc = subprocess.run([*dropout_sim_command(), "-m", "intervention.screening_start_month=0,8",
+                           "regime=siloed,colocated", "replicate=0,1,2", "cohort.size=300", "horizon_months=60",
+                           "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={d}"],
+                          cwd=d.parent, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return d
+
+
+@pytest.fixture(scope="module")
+def report(sweep_dir) -> dict:
+    return build_report(sweep_dir, baseline="screening_start_month=8 regime=siloed")
+
+
+def _summaries(sweep_dir: Path) -> dict[str, dict]:
+    return {str(p.parent.relative_to(sweep_dir)): json.loads(p.read_text()) for p in sweep_dir.rglob(SUMMARY_FILE)}
+
+
+def test_runs_table_has_one_row_per_run_with_swept_keys_and_outcomes(sweep_dir, report):
+    runs = pd.read_csv(report["files"]["runs"], dtype={"run": str})
+    assert len(runs) == 12 and set(runs["status"]) == {"ok"}
+    for col in ("run", "scenario", *KEYS, "seed", "replicate", "config_hash", "completion_5y",
+                "completion_5y_by_track.vocational", "months_risk_to_help.mean", "agency_hours.ppt.hours_used"):
+        assert col in runs.columns, col
+    assert list(dict.fromkeys(runs["scenario"])) == SCENARIOS, "scenarios in sweep order"
+    for run, summary in _summaries(sweep_dir).items():
+        row = runs[runs["run"] == run].iloc[0]
+        assert row["completion_5y"] == pytest.approx(summary["completion_5y"])
+        assert row["agency_hours.nav.capacity_hours"] == pytest.approx(summary["agency_hours"]["nav"]["capacity_hours"])
+        assert row["replicate"] == summary["meta"]["replicate"]
+    assert all(sorted(reps) == [0, 1, 2] for reps in runs.groupby("scenario")["replicate"].apply(list))
+
+
+def test_monthly_long_table(report):
+    monthly = pd.read_csv(report["files"]["monthly"])
+    assert len(monthly) == 12 * 60
+    assert {"run", "scenario", *KEYS, "replicate", "month", "in_school", "completed", "ppt_hours_used",
+            "ppt_capacity"} <= set(monthly.columns)
+    assert (monthly.groupby("run")["month"].agg(["min", "max", "count"]).to_numpy() == [0, 59, 60]).all()
+    stocks = monthly[list(STATUS_COLUMNS)].sum(axis=1)
+    assert (stocks == monthly["students"]).all(), "status stocks add up to the cohort every month"
+
+
+def test_summary_intervals_and_paired_difference_against_the_chosen_baseline(report):
+    runs = report["sweep"].ok
+    table = pd.read_csv(report["files"]["summary"]).set_index("scenario")
+    assert list(table.index) == SCENARIOS
+    assert table["baseline"].sum() == 1 and table.loc[BASELINE, "baseline"]
+    for scenario in SCENARIOS:
+        x = runs.loc[runs["scenario"] == scenario, "completion_5y"].to_numpy()
+        row = table.loc[scenario]
+        assert row["runs"] == 3
+        assert row["mean"] == pytest.approx(x.mean())
+        assert row["ci_low"] < row["mean"] < row["ci_high"] or x.std() == 0
+        if scenario != BASELINE:
+            base = runs[runs["scenario"] == BASELINE].set_index("replicate")["completion_5y"]
+            this = runs[runs["scenario"] == scenario].set_index("replicate")["completion_5y"]
+            assert row["pairs"] == 3
+            assert row["diff"] == pytest.approx((this - base).mean())
+    text = report["text"]
+    assert f"vs {BASELINE}, paired [95% CI]" in text
+    assert text.count("baseline") >= 1 and "WARNING" not in text
+
+
+def _svg_ids(path: Path) -> set[str]:
+    return {el.get("id") for el in ET.parse(path).iter() if el.get("id")}
+
+
+def test_figures_are_written_with_the_expected_series(report):
+    files = report["files"]
+    for name in ("completion_curves", "status_stocks", "process_times", "agency_hours", "agencies_per_case",
+                 "heatmap"):
+        png, svg = files[f"{name}.png"], files[f"{name}.svg"]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert svg.stat().st_size > 1000, name
+    assert not list(files["completion_curves.png"].parent.glob(".*.tmp")), "no temp files left"
+
+    ids = _svg_ids(files["completion_curves.svg"])
+    assert "five-year-line" in ids
+    assert {gid("completion", s) for s in SCENARIOS} <= ids
+    ids = _svg_ids(files["status_stocks.svg"])
+    assert {gid("stock", st, s) for st in STATUS_COLUMNS for s in SCENARIOS} <= ids
+    ids = _svg_ids(files["agency_hours.svg"])
+    assert {gid(kind, a, s) for kind in ("hours", "capacity") for a in AGENCIES for s in SCENARIOS} <= ids
+    ids = _svg_ids(files["process_times.svg"])
+    assert {gid("process", m, "mean", s) for m in ("months_risk_to_help", "months_dropout_to_ot")
+            for s in SCENARIOS} <= ids
+    assert gid("heatmap", "completion_5y") in _svg_ids(files["heatmap.svg"])
+
+
+def test_completion_curves_reach_the_summary_at_the_five_year_line(report):
+    runs = report["sweep"].ok
+    ax = report["figures"]["completion_curves"].axes[0]
+    lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+    vline = lines["five-year-line"]
+    assert vline.get_xdata()[0] == NORMERT_TID_MONTHS
+    for s in SCENARIOS:
+        x, y = lines[gid("completion", s)].get_data()
+        expected = runs.loc[runs["scenario"] == s, "completion_5y"].mean()
+        assert y[list(x).index(NORMERT_TID_MONTHS)] == pytest.approx(expected)
+        assert np.all(np.diff(y) >= 0), "cumulative completion never falls"
+
+
+def test_heatmap_holds_the_cell_means(report):
+    runs = report["sweep"].ok
+    fig = report["figures"]["heatmap"]
+    ax = fig.axes[0]
+    grid = ax.images[0].get_array()
+    assert grid.shape == (2, 2)
+    assert ax.get_ylabel() == KEYS[0] and ax.get_xlabel() == KEYS[1]
+    cols = [t.get_text() for t in ax.get_xticklabels()]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    for i, start in enumerate(rows):
+        for j, regime in enumerate(cols):
+            sel = runs[(runs[KEYS[0]] == int(start)) & (runs["regime"] == regime)]
+            assert grid[i, j] == pytest.approx(sel["completion_5y"].mean())
+
+
+def test_report_names_missing_failed_and_incomplete_runs(sweep_dir, tmp_path, capsys):
+    d = tmp_path / "damaged"
+    shutil.copytree(sweep_dir, d, ignore=shutil.ignore_patterns("report"))
+    shutil.rmtree(d / "11")                        # never started
+    (d / "5" / SUMMARY_FILE).unlink()              # killed midway
+    (d / "2" / SUMMARY_FILE).unlink()              # failed
+    (d / "2" / FAILED_FILE).write_text(json.dumps({"error": "RuntimeError", "message": "boom"}))
+
+    sweep = gather(d)
+    status = sweep.runs.set_index("run")["status"]
+    assert (status["5"], status["2"]) == ("incomplete", "failed")
+    assert (sweep.runs["status"] == "missing").sum() == 1
+    missing = sweep.runs[sweep.runs["status"] == "missing"].iloc[0]
+    assert (missing["regime"], missing["replicate"]) == ("colocated", 2)
+
+    code = report_main([str(d), "--no-figures", "--strict", "--baseline", BASELINE])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "WARNING: 3 of 12 runs are NOT in these numbers:" in out
+    assert "missing" in out and "never started" in out
+    assert "incomplete 5:" in out and "failed     2: " in out and "RuntimeError: boom" in out
+    table = pd.read_csv(d / "report" / "summary.csv").set_index("scenario")
+    assert table["runs"].sum() == 9 and table["not_ok"].sum() == 3
+    assert report_main([str(d), "--no-figures", "--baseline", BASELINE]) == 0, "--strict decides the exit code"
+
+
+def test_report_flags_runs_left_from_an_older_sweep_definition(sweep_dir, tmp_path):
+    d = tmp_path / "extended"
+    shutil.copytree(sweep_dir, d, ignore=shutil.ignore_patterns("report"))
+    text = (d / "multirun.yaml").read_text().replace("replicate=0,1,2", "replicate=0,1")
+    (d / "multirun.yaml").write_text(text)
+    runs = gather(d).runs
+    assert (runs["status"] == "extra").sum() == 4 and (runs["status"] == "ok").sum() == 8
+
+
+def test_report_command_line_errors(tmp_path, capsys):
+    assert report_main([str(tmp_path / "nowhere")]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert report_main([str(empty)]) == 2
+    assert "no run folders" in capsys.readouterr().err
+
+
+def test_unknown_baseline_is_an_error(sweep_dir, tmp_path, capsys):
+    code = report_main([str(sweep_dir), "--out", str(tmp_path / "r"), "--no-figures", "--baseline", "nav_pilot"])
+    assert code == 2
+    assert "matches no single scenario" in capsys.readouterr().err
