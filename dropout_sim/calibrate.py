@@ -1,0 +1,420 @@
+"""Calibration: fit declared parameters to declared targets with scipy.optimize.
+
+    dropout-sim calibrate                                   # spec + targets from configs/, writes
+                                                            # configs/calibration/default.yaml
+    dropout-sim calibrate --name ssb2013 --max-evals 60     # name the result
+    dropout-sim calibrate --targets my_county.yaml --out ~/cal --name county
+    dropout-sim +calibration=ssb2013                        # use a fitted config
+    dropout-sim --config-dir ~/cal +calibration=county      # ... one written with --out
+
+Two YAML files declare the problem (no code changes to calibrate to another county or year):
+
+* **targets** (``configs/targets/<name>.yaml``): ``summary.json`` key paths (dotted) mapped to
+  ``{value, tolerance, source}``. The objective is the sum over targets of the squared z-score
+  ``((model - value) / tolerance) ** 2``; a target is met when ``|model - value| <= tolerance``.
+* **spec** (``configs/calibration_spec/<name>.yaml``): the parameters to fit (dotted config
+  keys with bounds), the Hydra overrides of the calibrated scenario, seed, replicates, cohort
+  size, optimiser and budget.
+
+Every evaluation uses the same seed and replicates (common random numbers, see
+:mod:`dropout_sim.rng`), so the objective changes only because the parameters do. The
+optimiser works in scaled coordinates (each parameter mapped to 0-1 over its bounds).
+
+The result is written as a Hydra config with ``# @package _global_`` so that
+``dropout-sim +calibration=<name>`` applies it on top of the defaults. By default it goes to
+``calibration/`` inside the packaged config folder (``configs/`` in a source checkout or
+editable install). An installed (non-editable) package should not be written into: pass
+``--out DIR``; the file goes to ``DIR/calibration/<name>.yaml`` and is used with
+``dropout-sim --config-dir DIR +calibration=<name>`` (or ``hydra.searchpath=[file://DIR]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .schema import Config, ConfigError, validate
+
+
+
+def config_dir() -> Path:
+    """The packaged Hydra config folder (``configs/`` in a checkout, ``dropout_sim/configs`` installed)."""
+    import dropout_sim.configs as pkg
+
+    return Path(pkg.__file__).resolve().parent
+
+
+# --------------------------------------------------------------------------------------
+# reading the YAML
+# --------------------------------------------------------------------------------------
+@dataclass
+class Target:
+    key: str
+    value: float
+    tolerance: float
+    source: str = ""
+
+    def z(self, model_value: float) -> float:
+        return (model_value - self.value) / self.tolerance
+
+    def met(self, model_value: float) -> bool:
+        return abs(model_value - self.value) <= self.tolerance
+
+
+@dataclass
+class Parameter:
+    key: str
+    lo: float
+    hi: float
+
+    def scale(self, x: float) -> float:
+        return (x - self.lo) / (self.hi - self.lo)
+
+    def unscale(self, u: float) -> float:
+        return self.lo + float(u) * (self.hi - self.lo)
+
+
+@dataclass
+class Spec:
+    """A calibration problem: parameters, targets, scenario, CRN seeds and budget."""
+
+    parameters: list[Parameter]
+    targets: list[Target]
+    overrides: list[str] = field(default_factory=list)
+    seed: int = 20130801
+    replicates: int = 2
+    cohort_size: int = 20000
+    method: str = "Nelder-Mead"
+    max_evaluations: int = 80
+    initial_step: float = 0.1
+    xatol: float = 0.002
+    fatol: float = 0.01
+    targets_source: str = "default"
+
+
+def _load_yaml(path: Path) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def _resolve(name_or_path: str, group: str) -> Path:
+    """A YAML file: an existing path, or ``<config dir>/<group>/<name>.yaml``."""
+    p = Path(os.path.expanduser(name_or_path))
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ConfigError(f"{group} file {p} does not exist")
+        return p
+    p = config_dir() / group / f"{name_or_path}.yaml"
+    if not p.exists():
+        have = sorted(q.stem for q in (config_dir() / group).glob("*.yaml"))
+        raise ConfigError(f"{group} {name_or_path!r} not found; allowed: a path or one of {', '.join(have)}")
+    return p
+
+
+def load_targets(name_or_path: str = "default") -> list[Target]:
+    """Targets from YAML: ``<summary key path>: {value, tolerance, source}``."""
+    raw = _load_yaml(_resolve(name_or_path, "targets")) or {}
+    out = []
+    for key, spec in raw.items():
+        if not isinstance(spec, dict) or "value" not in spec or "tolerance" not in spec:
+            raise ConfigError(f"target {key!r} needs value and tolerance")
+        if float(spec["tolerance"]) <= 0:
+            raise ConfigError(f"target {key}.tolerance = {spec['tolerance']} is not allowed; allowed: > 0")
+        out.append(Target(str(key), float(spec["value"]), float(spec["tolerance"]), str(spec.get("source", ""))))
+    if not out:
+        raise ConfigError("targets file declares no targets")
+    return out
+
+
+def load_spec(name_or_path: str = "default", targets: str | None = None) -> Spec:
+    """The calibration spec (``configs/calibration_spec/<name>.yaml`` or a path)."""
+    raw = _load_yaml(_resolve(name_or_path, "calibration_spec")) or {}
+    params = []
+    for key, b in (raw.get("parameters") or {}).items():
+        lo, hi = float(b["lo"]), float(b["hi"])
+        if not lo < hi:
+            raise ConfigError(f"parameters.{key}: lo = {lo} must be below hi = {hi}")
+        params.append(Parameter(str(key), lo, hi))
+    if not params:
+        raise ConfigError("calibration spec declares no parameters")
+    tsrc = targets or str(raw.get("targets", "default"))
+    known = {f for f in Spec.__dataclass_fields__} - {"parameters", "targets", "targets_source"}
+    extra = {k: raw[k] for k in raw if k in known}
+    unknown = set(raw) - known - {"parameters", "targets"}
+    if unknown:
+        raise ConfigError(f"calibration spec: unknown key(s) {', '.join(sorted(unknown))}")
+    return Spec(parameters=params, targets=load_targets(tsrc), targets_source=tsrc, **extra)
+
+
+# --------------------------------------------------------------------------------------
+# config access by dotted key
+# --------------------------------------------------------------------------------------
+def get_value(obj: Any, key: str) -> Any:
+    for part in key.split("."):
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    return obj
+
+
+def set_value(cfg: Config, key: str, value: Any) -> None:
+    *head, last = key.split(".")
+    obj = cfg
+    for part in head:
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    old = obj[last] if isinstance(obj, dict) else getattr(obj, last)
+    if isinstance(old, bool) or not isinstance(old, (int, float)):
+        raise ConfigError(f"{key} is not a numeric parameter; only numbers can be calibrated")
+    value = int(round(value)) if isinstance(old, int) else float(value)
+    if isinstance(obj, dict):
+        obj[last] = value
+    else:
+        setattr(obj, last, value)
+
+
+def summary_value(summary: dict, key: str) -> float:
+    """A summary.json value by dotted key path (``completion_5y_by_track.academic``)."""
+    try:
+        value = get_value(summary, key)
+    except (KeyError, AttributeError):
+        raise ConfigError(f"target {key!r} is not a key path of summary.json") from None
+    if isinstance(value, dict) and "mean" in value:  # process measures: {mean, median, n}
+        value = value["mean"]
+    if value is None or not isinstance(value, (int, float)):
+        raise ConfigError(f"target {key!r} is not a number in summary.json (got {value!r})")
+    return float(value)
+
+
+# --------------------------------------------------------------------------------------
+# the objective
+# --------------------------------------------------------------------------------------
+class Objective:
+    """Mean target values over the spec's replicates (same seeds every call: CRN)."""
+
+    def __init__(self, spec: Spec, base: Config):
+        self.spec = spec
+        self.base = base
+        self.evaluations: list[dict] = []
+
+    def model_values(self, x: Sequence[float]) -> dict[str, float]:
+        from .api import run_simulation
+
+        values: dict[str, list[float]] = {t.key: [] for t in self.spec.targets}
+        for r in range(self.spec.replicates):
+            cfg = copy.deepcopy(self.base)
+            for p, v in zip(self.spec.parameters, x):
+                set_value(cfg, p.key, v)
+            cfg.seed, cfg.replicate, cfg.cohort.size = self.spec.seed, r, self.spec.cohort_size
+            summary = run_simulation(validate(cfg)).summary
+            for t in self.spec.targets:
+                values[t.key].append(summary_value(summary, t.key))
+        return {k: float(np.mean(v)) for k, v in values.items()}
+
+    def loss(self, values: dict[str, float]) -> float:
+        return float(sum(t.z(values[t.key]) ** 2 for t in self.spec.targets))
+
+    def __call__(self, u: np.ndarray) -> float:
+        x = [p.unscale(np.clip(ui, 0.0, 1.0)) for p, ui in zip(self.spec.parameters, u)]
+        values = self.model_values(x)
+        loss = self.loss(values)
+        self.evaluations.append({"x": x, "values": values, "loss": loss})
+        return loss
+
+
+@dataclass
+class CalibrationResult:
+    spec: Spec
+    start: list[float]
+    fitted: list[float]
+    start_values: dict[str, float]
+    fitted_values: dict[str, float]
+    loss_start: float
+    loss: float
+    evaluations: int
+    seconds: float
+    message: str
+
+    @property
+    def all_met(self) -> bool:
+        return all(t.met(self.fitted_values[t.key]) for t in self.spec.targets)
+
+
+def calibrate(spec: Spec, overrides: Sequence[str] = (), log: Callable[[str], None] | None = None) -> CalibrationResult:
+    """Fit ``spec.parameters`` to ``spec.targets``; return start/fit values and the fit."""
+    from scipy.optimize import minimize
+
+    from .api import compose_config
+
+    base = compose_config([*spec.overrides, *overrides])
+    start = [float(get_value(base, p.key)) for p in spec.parameters]
+    for p, x in zip(spec.parameters, start):
+        if not p.lo <= x <= p.hi:
+            raise ConfigError(f"{p.key} = {x} (start value) is outside its calibration bounds [{p.lo}, {p.hi}]")
+    obj = Objective(spec, base)
+    t0 = time.perf_counter()
+    u0 = np.array([p.scale(x) for p, x in zip(spec.parameters, start)])
+    loss0 = obj(u0)
+    start_values = obj.evaluations[0]["values"]
+    if log:
+        log(f"start: loss {loss0:.3f} " + _fmt_x(spec, start))
+    n = len(u0)
+    simplex = np.vstack([u0] + [u0 + spec.initial_step * np.eye(n)[i] * (1 if u0[i] + spec.initial_step <= 1 else -1)
+                                for i in range(n)])
+
+    def callback(*_args):
+        if log:
+            best = min(obj.evaluations, key=lambda e: e["loss"])
+            log(f"  eval {len(obj.evaluations):3d}: best loss {best['loss']:.3f} " + _fmt_x(spec, best["x"]))
+
+    remaining = max(1, spec.max_evaluations - 1)
+    if spec.method == "Nelder-Mead":
+        res = minimize(obj, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * n, callback=callback,
+                       options={"maxfev": remaining, "initial_simplex": simplex,
+                                "xatol": spec.xatol, "fatol": spec.fatol})
+    else:
+        res = minimize(obj, u0, method=spec.method, bounds=[(0.0, 1.0)] * n, callback=callback,
+                       options={"maxfun" if spec.method in ("L-BFGS-B", "TNC") else "maxfev": remaining})
+    best = min(obj.evaluations, key=lambda e: e["loss"])
+    seconds = time.perf_counter() - t0
+    return CalibrationResult(spec, start, best["x"], start_values, best["values"], loss0, best["loss"],
+                             len(obj.evaluations), seconds, str(res.message))
+
+
+def _fmt_x(spec: Spec, x: Sequence[float]) -> str:
+    return ", ".join(f"{p.key.split('.')[-1]}={v:.4g}" for p, v in zip(spec.parameters, x))
+
+
+# --------------------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------------------
+def fit_table(result: CalibrationResult) -> str:
+    """The fit target by target: start, fitted, target +/- tolerance, z-score, met."""
+    rows = [f"{'target':38s} {'start':>8s} {'fitted':>8s} {'target':>8s} {'tol':>6s} {'z':>6s}  met"]
+    for t in result.spec.targets:
+        v = result.fitted_values[t.key]
+        rows.append(f"{t.key:38s} {result.start_values[t.key]:8.4f} {v:8.4f} {t.value:8.4f} {t.tolerance:6.3f} "
+                    f"{t.z(v):+6.2f}  {'yes' if t.met(v) else 'NO'}")
+    return "\n".join(rows)
+
+
+def params_table(result: CalibrationResult) -> str:
+    rows = [f"{'parameter':38s} {'start':>9s} {'fitted':>9s}  bounds"]
+    for p, a, b in zip(result.spec.parameters, result.start, result.fitted):
+        rows.append(f"{p.key:38s} {a:9.4f} {b:9.4f}  [{p.lo:g}, {p.hi:g}]")
+    return "\n".join(rows)
+
+
+def to_yaml(result: CalibrationResult, name: str, command: str = "") -> str:
+    """The fitted values as a Hydra config usable with ``+calibration=<name>``."""
+    nested: dict = {}
+    for p, v in zip(result.spec.parameters, result.fitted):
+        d = nested
+        *head, last = p.key.split(".")
+        for part in head:
+            d = d.setdefault(part, {})
+        d[last] = round(float(v), 6)
+    from omegaconf import OmegaConf
+
+    spec = result.spec
+    header = [
+        "# @package _global_",
+        f"# Calibrated parameters ({name}); use: dropout-sim +calibration={name}",
+        f"# Written by: {command or 'dropout-sim calibrate'}  ({_dt.date.today().isoformat()})",
+        f"# Targets: {spec.targets_source}; scenario overrides: {list(spec.overrides)}; seed {spec.seed}, "
+        f"{spec.replicates} replicates x {spec.cohort_size} students (common random numbers)",
+        f"# {result.evaluations} evaluations, {result.seconds:.0f} s; loss (sum of squared z) "
+        f"{result.loss_start:.3f} -> {result.loss:.3f}",
+    ]
+    for t in spec.targets:
+        v = result.fitted_values[t.key]
+        header.append(f"#   {t.key}: model {v:.4f}, target {t.value} +/- {t.tolerance} "
+                      f"({'met' if t.met(v) else 'NOT met'})")
+    return "\n".join(header) + "\n" + OmegaConf.to_yaml(OmegaConf.create(nested))
+
+
+def write_result(result: CalibrationResult, name: str, out: str | None = None, command: str = "") -> Path:
+    """Write ``<out or packaged configs>/calibration/<name>.yaml`` atomically; return its path."""
+    from .results import atomic_write_text
+
+    root = Path(os.path.expanduser(out)) if out else config_dir()
+    path = root / "calibration" / f"{name}.yaml"
+    atomic_write_text(path, to_yaml(result, name, command))
+    return path
+
+
+def usage_hint(name: str, out: str | None) -> str:
+    if out:
+        return f"dropout-sim --config-dir {Path(os.path.expanduser(out)).resolve()} +calibration={name}"
+    return f"dropout-sim +calibration={name}"
+
+
+# --------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="dropout-sim calibrate",
+        description="Fit declared parameters to declared targets (YAML) with scipy.optimize, "
+                    "using common random numbers; write the fit as configs/calibration/<name>.yaml.")
+    ap.add_argument("--spec", default="default", help="calibration spec: name in configs/calibration_spec/ or a path")
+    ap.add_argument("--targets", default=None, help="targets: name in configs/targets/ or a path (default: the spec's)")
+    ap.add_argument("--name", default="default", help="name of the written config (+calibration=NAME)")
+    ap.add_argument("--out", default=None,
+                    help="write DIR/calibration/NAME.yaml instead of into the packaged configs "
+                         "(use for a non-editable install; then run with --config-dir DIR)")
+    ap.add_argument("--max-evals", type=int, default=None, help="budget of model evaluations")
+    ap.add_argument("--replicates", type=int, default=None, help="replicates per evaluation")
+    ap.add_argument("--cohort-size", type=int, default=None, help="students per replicate")
+    ap.add_argument("--seed", type=int, default=None, help="CRN seed shared by all evaluations")
+    ap.add_argument("--dry-run", action="store_true", help="evaluate the start point only; write nothing")
+    ap.add_argument("--quiet", action="store_true", help="print only the final fit")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides of the calibrated scenario (key=value)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    import logging
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    try:
+        spec = load_spec(args.spec, args.targets)
+        for attr, opt in (("max_evaluations", args.max_evals), ("replicates", args.replicates),
+                          ("cohort_size", args.cohort_size), ("seed", args.seed)):
+            if opt is not None:
+                setattr(spec, attr, opt)
+        if args.dry_run:
+            spec.max_evaluations = 1
+        log = None if args.quiet else (lambda s: print(s, flush=True))
+        print(f"calibrating {len(spec.parameters)} parameters to {len(spec.targets)} targets "
+              f"({spec.targets_source}); {spec.replicates} x {spec.cohort_size} students per evaluation, "
+              f"at most {spec.max_evaluations} evaluations", flush=True)
+        result = calibrate(spec, args.overrides, log=log)
+    except ConfigError as exc:
+        print(f"dropout-sim calibrate: error: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(params_table(result))
+    print()
+    print(fit_table(result))
+    print(f"\nloss {result.loss_start:.3f} -> {result.loss:.3f}; {result.evaluations} evaluations in "
+          f"{result.seconds:.1f} s ({result.seconds / max(1, result.evaluations):.2f} s each); "
+          f"{'all targets met' if result.all_met else 'NOT all targets met'}")
+    if args.dry_run:
+        return 0
+    cmd = "dropout-sim calibrate " + " ".join(argv if argv is not None else sys.argv[1:])
+    path = write_result(result, args.name, args.out, cmd.strip())
+    print(f"wrote {path}\nuse:  {usage_hint(args.name, args.out)}")
+    return 0 if result.all_met else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,573 @@
+"""Pattern-oriented validation: the eight patterns of brief section 6 and the calibration targets.
+
+    dropout-sim validate                          # all patterns + targets, figures in validation/
+    dropout-sim validate --replicates 8 --size 30000 --out results/validation
+    dropout-sim validate --patterns 3,5 +calibration=ssb2013
+
+Each pattern is a small experiment on the model as it is: it runs scenarios that differ only
+in the lever the pattern is about, on paired replicates (replicate *r* of every scenario shares
+its synthetic cohort and all student-level draws: common random numbers), computes a statistic
+per replicate and a t-based 95 % interval over replicates, and checks the interval against the
+pattern's criterion. Nothing here (or in the model) knows which scenario a test runs: the
+patterns must emerge from the mechanisms. ``tests/test_patterns.py`` runs the same functions.
+
+Pattern functions return a :class:`PatternResult` (checks + data for one figure). Runs are
+cached by their overrides within a :class:`Runner`, spread over processes (``DROPOUT_SIM_PROCESSES``,
+default: up to 2), and stop at month 60 (``horizon_months=60``): every measure used here is
+about normert tid, and the model is causal, so months 60-71 cannot change it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .calendar import NORMERT_TID_MONTHS
+from .students import NEED_INDEX, NO_MONTH
+
+HORIZON = NORMERT_TID_MONTHS
+COMPOSITE_NEEDS = ("psychosocial", "financial", "learning_difficulty")
+"""Needs served by health, NAV and PPT; a student with two or more at intake is a composite case."""
+SERVICES = ("health", "ppt", "nav")
+"""The services added one by one to a case in pattern 4 (school and OT are always present)."""
+
+
+# --------------------------------------------------------------------------------------
+# statistics
+# --------------------------------------------------------------------------------------
+@dataclass
+class Estimate:
+    """Mean over replicates with a two-sided t interval (level 0.95)."""
+
+    mean: float
+    lo: float
+    hi: float
+    values: list[float]
+
+    @classmethod
+    def of(cls, values: Sequence[float], level: float = 0.95) -> "Estimate":
+        from scipy import stats
+
+        v = np.asarray(values, dtype=float)
+        m = float(v.mean())
+        if v.size < 2:
+            return cls(m, float("nan"), float("nan"), v.tolist())
+        half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+        return cls(m, m - half, m + half, v.tolist())
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.4f} [{self.lo:+.4f}, {self.hi:+.4f}]"
+
+
+@dataclass
+class Check:
+    """One testable statement: an estimate and the interval it must lie in (inclusive bounds)."""
+
+    name: str
+    estimate: Estimate
+    lower: float | None = None
+    upper: float | None = None
+    on: str = "interval"
+    """'interval': the whole 95 % interval must be inside the bounds; 'mean': the mean must."""
+
+    @property
+    def passed(self) -> bool:
+        e = self.estimate
+        lo, hi = (e.lo, e.hi) if self.on == "interval" else (e.mean, e.mean)
+        if np.isnan(lo) or np.isnan(hi):
+            return False
+        return (self.lower is None or lo > self.lower) and (self.upper is None or hi < self.upper)
+
+    @property
+    def criterion(self) -> str:
+        what = "95% CI" if self.on == "interval" else "mean"
+        if self.lower is not None and self.upper is not None:
+            return f"{what} in ({self.lower:g}, {self.upper:g})"
+        return f"{what} > {self.lower:g}" if self.lower is not None else f"{what} < {self.upper:g}"
+
+
+@dataclass
+class PatternResult:
+    number: int
+    title: str
+    checks: list[Check]
+    plot: Callable[[Any], None] | None = None
+    data: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def check(self, name: str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+
+# --------------------------------------------------------------------------------------
+# running scenarios
+# --------------------------------------------------------------------------------------
+def _composite_mask(needs0: np.ndarray) -> np.ndarray:
+    cols = [NEED_INDEX[n] for n in COMPOSITE_NEEDS]
+    return needs0[:, cols].sum(axis=1) >= 2
+
+
+def _probe_summary(model, needs0: np.ndarray) -> dict:
+    """The run summary plus measures computed from the per-student arrays."""
+    from .metrics import summary
+
+    s = summary(model)
+    st = model.students
+    done5 = (st.completion_month != NO_MONTH) & (st.completion_month < NORMERT_TID_MONTHS)
+    helped = model.agencies_involved.any(axis=1)
+    hm = model.help_months[helped].sum()
+    comp = _composite_mask(needs0)
+    s["extra"] = {
+        "meetings_per_help_month": float(model.meetings[helped].sum() / hm) if hm else float("nan"),
+        "composite_students": int(comp.sum()),
+        "completion_5y_composite": float(done5[comp].mean()) if comp.any() else float("nan"),
+        "overhead_share_of_hours": float(
+            sum(a["overhead_hours"] for a in s["agency_hours"].values())
+            / max(1e-9, sum(a["hours_used"] for a in s["agency_hours"].values()))),
+    }
+    return s
+
+
+def _probe_buildup(model, needs0: np.ndarray, lags: int = 12) -> dict:
+    """Monthly strain/mastery of dropouts in the ``lags`` months before their first exit, and of
+    students who never left (same calendar months), from the recorded trajectories."""
+    st = model.students
+    traj = np.stack(model.recorder.trajectories)  # (months, sample, 8): month, id, status, mastery, strain, ...
+    ids = model.recorder.trajectory_ids
+    status, mastery, strain = traj[:, :, 2], traj[:, :, 3], traj[:, :, 4]
+    d = st.first_dropout_month[ids]
+    # Hazard exits only: leaving for want of a læreplass is a June decision, not a build-up.
+    drop = np.flatnonzero((d >= lags + 1) & ~st.lacked_laereplass[ids])
+    stay = (d == NO_MONTH)
+    active = status <= 1
+    peer_w = (active & stay[None, :]).astype(float)
+    n_peer = np.maximum(1.0, peer_w.sum(axis=1))
+    peer_strain = (strain * peer_w).sum(axis=1) / n_peer
+    peer_mastery = (mastery * peer_w).sum(axis=1) / n_peer
+    out: dict[str, Any] = {"dropouts": int(drop.size)}
+    for name, arr, peer in (("strain", strain, peer_strain), ("mastery", mastery, peer_mastery)):
+        path = np.array([arr[d[drop] - lag, drop].mean() for lag in range(lags, 0, -1)])
+        ppath = np.array([peer[d[drop] - lag].mean() for lag in range(lags, 0, -1)])
+        out[f"{name}_path"] = path.tolist()
+        out[f"{name}_peer_path"] = ppath.tolist()
+    risk = st.first_risk_month[ids][drop]
+    signalled = risk != NO_MONTH
+    lead = (d[drop] - risk)[signalled]
+    out["lead_months_median"] = float(np.median(lead)) if lead.size else float("nan")
+    out["signalled_share"] = float(signalled.mean()) if drop.size else float("nan")
+    return out
+
+
+PROBES: dict[str, Callable] = {"summary": _probe_summary, "buildup": _probe_buildup}
+
+
+def _run_job(job: tuple[tuple[str, ...], str]) -> dict:
+    from .api import compose_config
+    from .model import DropoutModel
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    overrides, probe = job
+    model = DropoutModel(compose_config(list(overrides)))
+    needs0 = model.students.needs.copy()
+    model.run()
+    return PROBES[probe](model, needs0)
+
+
+def default_processes() -> int:
+    env = os.environ.get("DROPOUT_SIM_PROCESSES")
+    if env:
+        return max(1, int(env))
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+class Runner:
+    """Runs (overrides, probe) jobs once each, in parallel, and caches their results."""
+
+    def __init__(self, base: Sequence[str] = (), processes: int | None = None):
+        self.base = list(base)
+        self.processes = processes or default_processes()
+        self.cache: dict[tuple, dict] = {}
+
+    def key(self, overrides: Sequence[str], probe: str) -> tuple:
+        return (tuple([f"horizon_months={HORIZON}", "output.students_table=false", *self.base, *overrides]), probe)
+
+    def run(self, jobs: Sequence[tuple[Sequence[str], str]]) -> list[dict]:
+        keys = [self.key(ov, probe) for ov, probe in jobs]
+        todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
+        if todo:
+            if self.processes > 1 and len(todo) > 1:
+                import multiprocessing as mp
+
+                method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+                with mp.get_context(method).Pool(min(self.processes, len(todo))) as pool:
+                    results = pool.map(_run_job, todo, chunksize=1)
+            else:
+                results = [_run_job(k) for k in todo]
+            self.cache.update(zip(todo, results))
+        return [self.cache[k] for k in keys]
+
+    def summaries(self, scenarios: Sequence[Sequence[str]], replicates: int, size: int) -> list[list[dict]]:
+        """summaries[i][r]: scenario i, replicate r (paired across scenarios)."""
+        jobs = [([f"cohort.size={size}", f"replicate={r}", *sc], "summary")
+                for sc in scenarios for r in range(replicates)]
+        flat = self.run(jobs)
+        return [flat[i * replicates:(i + 1) * replicates] for i in range(len(scenarios))]
+
+
+def _get(s: dict, key: str) -> float:
+    from .calibrate import summary_value
+
+    return summary_value(s, key)
+
+
+def _diff(a: list[dict], b: list[dict], key: str) -> Estimate:
+    """Paired difference a - b of a summary key over replicates."""
+    return Estimate.of([_get(x, key) - _get(y, key) for x, y in zip(a, b)])
+
+
+def _vals(a: list[dict], key: str) -> Estimate:
+    return Estimate.of([_get(x, key) for x in a])
+
+
+# --------------------------------------------------------------------------------------
+# the eight patterns
+# --------------------------------------------------------------------------------------
+SILOED = ("regime=siloed",)
+COLOCATED = ("regime=colocated",)
+
+
+def pattern_baseline(runner: Runner, replicates: int = 5, size: int = 20000) -> PatternResult:
+    """1. Siloed baseline: about 70-75 % complete within five years, academic far above vocational."""
+    (base,) = runner.summaries([SILOED], replicates, size)
+    total = _vals(base, "completion_5y")
+    gap = Estimate.of([_get(s, "completion_5y_by_track.academic") - _get(s, "completion_5y_by_track.vocational")
+                       for s in base])
+    checks = [Check("completion within 60 months (siloed)", total, 0.68, 0.80),
+              Check("academic - vocational", gap, lower=0.15)]
+
+    def plot(ax):
+        keys = ["completion_5y", "completion_5y_by_track.academic", "completion_5y_by_track.vocational"]
+        means = [_vals(base, k).mean for k in keys]
+        ax.bar(["all", "academic", "vocational"], means, color=["0.5", "tab:blue", "tab:orange"])
+        for x, k in enumerate(keys):
+            ax.plot([x] * len(base), [_get(s, k) for s in base], "k.", ms=3)
+        ax.scatter([0, 1, 2], [0.753, 0.88, 0.62], marker="_", s=400, color="red", label="SSB 2013 cohort")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("completed within 60 months")
+        ax.legend(loc="lower right")
+
+    return PatternResult(1, "Siloed baseline: about 70-75 % complete, academic far above vocational", checks, plot,
+                         {"summaries": base})
+
+
+def pattern_buildup(runner: Runner, replicates: int = 4, size: int = 10000) -> PatternResult:
+    """2. Dropout follows a long build-up: strain rises and mastery falls for months before the exit,
+    faster than among peers who stay over the same months, and dropouts are already worse off a year before."""
+    jobs = [([f"cohort.size={size}", f"replicate={r}", f"output.trajectory_sample={size}", *SILOED], "buildup")
+            for r in range(replicates)]
+    res = runner.run(jobs)
+
+    def rise(path):  # last quarter minus first quarter of the 12 months before the exit
+        p = np.asarray(path)
+        return p[-3:].mean() - p[:3].mean()
+
+    strain_did = Estimate.of([rise(r["strain_path"]) - rise(r["strain_peer_path"]) for r in res])
+    mastery_did = Estimate.of([rise(r["mastery_path"]) - rise(r["mastery_peer_path"]) for r in res])
+    strain_gap12 = Estimate.of([r["strain_path"][0] - r["strain_peer_path"][0] for r in res])
+    mastery_gap12 = Estimate.of([r["mastery_path"][0] - r["mastery_peer_path"][0] for r in res])
+    lead = Estimate.of([r["lead_months_median"] for r in res])
+    checks = [
+        Check("strain rise before exit, dropouts - stayers (12 months)", strain_did, lower=0.0),
+        Check("mastery change before exit, dropouts - stayers (12 months)", mastery_did, upper=0.0),
+        Check("strain gap to stayers 12 months before exit", strain_gap12, lower=0.0),
+        Check("mastery gap to stayers 12 months before exit", mastery_gap12, upper=0.0),
+        Check("median months from first risk signal to exit", lead, lower=6.0, on="mean"),
+    ]
+
+    def plot(ax):
+        lags = np.arange(-12, 0)
+        for name, color in (("strain", "tab:red"), ("mastery", "tab:blue")):
+            ax.plot(lags, np.mean([r[f"{name}_path"] for r in res], axis=0), color=color, label=f"{name}, dropouts")
+            ax.plot(lags, np.mean([r[f"{name}_peer_path"] for r in res], axis=0), color=color, ls="--",
+                    label=f"{name}, stayers (same months)")
+        ax.set_xlabel("months before the first exit")
+        ax.set_ylabel("mean state (0-1)")
+        ax.legend(fontsize=7)
+
+    return PatternResult(2, "Dropout follows a long build-up", checks, plot, {"runs": res})
+
+
+def pattern_colocation_process(runner: Runner, replicates: int = 5, size: int = 20000) -> PatternResult:
+    """3. Co-location shortens risk signal -> help and dropout -> OT contact, and cuts duplicate
+    assessments and meetings (per month of help; and per student on 3+-agency cases)."""
+    silo, colo = runner.summaries([SILOED, COLOCATED], replicates, size)
+    keys = [("months_risk_to_help", "months from first risk signal to first help"),
+            ("months_dropout_to_ot", "months from dropout to OT contact"),
+            ("duplicate_assessments_per_helped_student", "duplicate assessments per helped student"),
+            ("extra.meetings_per_help_month", "meetings per month of help"),
+            ("by_agencies_involved.3.meetings", "meetings per student on 3-agency cases")]
+    checks = [Check(f"{label}: co-located - siloed", _diff(colo, silo, key), upper=0.0) for key, label in keys]
+    raw = _diff(colo, silo, "meetings_per_helped_student")
+
+    def plot(ax):
+        x = np.arange(len(keys))
+        s = [_vals(silo, k).mean for k, _ in keys]
+        c = [_vals(colo, k).mean for k, _ in keys]
+        ax.bar(x - 0.2, s, 0.4, label="siloed")
+        ax.bar(x + 0.2, c, 0.4, label="co-located")
+        ax.set_xticks(x, ["risk->help\n(months)", "dropout->OT\n(months)", "duplicate\nassessments",
+                          "meetings per\nhelp-month", "meetings,\n3-agency cases"], fontsize=7)
+        ax.set_yscale("log")
+        ax.legend()
+
+    return PatternResult(3, "Co-location shortens delays and cuts duplicate assessments and meetings", checks, plot,
+                         {"meetings_per_helped_student_diff": raw})
+
+
+def _agency_scenario(present: Sequence[str], colocated: bool) -> tuple[str, ...]:
+    ov = [f"~agencies.{a}" for a in SERVICES if a not in present]
+    if colocated:
+        ov += ["regime.name=colocated", "regime.colocated=[" + ",".join(["school", *present, "ot"]) + "]"]
+    else:
+        ov += list(SILOED)
+    return tuple(ov)
+
+
+def pattern_agencies(runner: Runner, replicates: int = 4, size: int = 50000) -> PatternResult:
+    """4. Diminishing returns per added agency on composite cases under siloing; co-location flattens it.
+
+    For each service X of health, PPT, NAV: its gain when it is the only service besides the
+    school (first) and when it joins the other two (last), on the completion of students with
+    two or more composite needs at intake (same students in every scenario: the cohort is
+    shared). Diminishing returns: sum of first gains minus sum of last gains > 0.
+    """
+    sets: list[tuple[str, ...]] = [(), *[(a,) for a in SERVICES], *[tuple(b for b in SERVICES if b != a) for a in SERVICES],
+                                   SERVICES]
+    key = "extra.completion_5y_composite"
+    out: dict[str, list[float]] = {}
+    gains: dict[str, dict] = {}
+    for colocated in (False, True):
+        runs = runner.summaries([_agency_scenario(s, colocated) for s in sets], replicates, size)
+        c = {s: np.array([_get(x, key) for x in r]) for s, r in zip(sets, runs)}
+        first = sum(c[(a,)] - c[()] for a in SERVICES)
+        last = sum(c[SERVICES] - c[tuple(b for b in SERVICES if b != a)] for a in SERVICES)
+        name = "colocated" if colocated else "siloed"
+        out[name] = (first - last).tolist()
+        gains[name] = {"first": first, "last": last,
+                       "curve": [c[()].mean(), np.mean([c[(a,)] for a in SERVICES], axis=0).mean(),
+                                 np.mean([c[tuple(b for b in SERVICES if b != a)] for a in SERVICES], axis=0).mean(),
+                                 c[SERVICES].mean()]}
+    checks = [
+        Check("siloed: gain as first - gain as last service (composite cases)", Estimate.of(out["siloed"]), lower=0.0),
+        Check("diminishing returns, siloed - co-located", Estimate.of(np.subtract(out["siloed"], out["colocated"])),
+              lower=0.0),
+    ]
+
+    def plot(ax):
+        for name, color in (("siloed", "tab:orange"), ("colocated", "tab:green")):
+            ax.plot([0, 1, 2, 3], gains[name]["curve"], "o-", color=color, label=name)
+        ax.set_xticks([0, 1, 2, 3], ["school\nonly", "+1", "+2", "+3"])
+        ax.set_xlabel("services besides the school (mean over which)")
+        ax.set_ylabel("completion, students with 2+ composite needs")
+        ax.legend()
+
+    return PatternResult(4, "Diminishing returns per added agency when siloed; co-location flattens the curve",
+                         checks, plot, {"gains": gains})
+
+
+def pattern_early(runner: Runner, replicates: int = 5, size: int = 20000,
+                  starts: Sequence[int] = (0, 12, 24)) -> PatternResult:
+    """5. The same support started earlier yields more completions (screening start month)."""
+    runs = runner.summaries([(*SILOED, f"intervention.screening_start_month={m}") for m in starts], replicates, size)
+    checks = [Check(f"completion, start month {a} - start month {b}", _diff(runs[i], runs[i + 1], "completion_5y"),
+                    lower=0.0) for i, (a, b) in enumerate(zip(starts[:-1], starts[1:]))]
+
+    def plot(ax):
+        base = np.array([_get(s, "completion_5y") for s in runs[0]])
+        for r in range(replicates):
+            ax.plot(starts, [_get(run[r], "completion_5y") - base[r] for run in runs], color="0.7", lw=0.8)
+        ax.plot(starts, [_diff(run, runs[0], "completion_5y").mean for run in runs], "o-", color="k")
+        ax.set_xlabel("month systematic screening starts")
+        ax.set_ylabel(f"completion vs start at month {starts[0]}")
+
+    return PatternResult(5, "The same support started earlier yields more completions", checks, plot)
+
+
+def pattern_demand(runner: Runner, replicates: int = 5, size: int = 20000,
+                   levels: Sequence[float] = (0.03, 0.06, 0.12, 0.24)) -> PatternResult:
+    """6. With capacity held fixed (posts per 1,000), the share of at-risk students never helped grows
+    with demand (stress events per month)."""
+    runs = runner.summaries([(*SILOED, f"dynamics.stress_event_prob={p}") for p in levels], replicates, size)
+    key = "at_risk_never_helped_share"
+    checks = [Check(f"never-helped share, stress {b:g} - {a:g}", _diff(runs[i + 1], runs[i], key), lower=0.0)
+              for i, (a, b) in enumerate(zip(levels[:-1], levels[1:]))]
+
+    def plot(ax):
+        ax.plot([_vals(r, "at_risk_share").mean for r in runs], [_vals(r, key).mean for r in runs], "o-")
+        for p, r in zip(levels, runs):
+            ax.annotate(f"{p:g}/month", (_vals(r, "at_risk_share").mean, _vals(r, key).mean), fontsize=7)
+        ax.set_xlabel("share of students ever at risk (demand)")
+        ax.set_ylabel("share of at-risk students never helped")
+
+    return PatternResult(6, "At fixed capacity, more at-risk students are never reached as demand grows",
+                         checks, plot)
+
+
+def pattern_ot(runner: Runner, replicates: int = 5, size: int = 20000,
+               delays: Sequence[float] = (0.5, 3.0, 9.0)) -> PatternResult:
+    """7. Some who leave return through OT and complete within five years; fewer when OT is slow."""
+    runs = runner.summaries([(*SILOED, f"agencies.ot.siloed_delay_months={d}") for d in delays] + [(*SILOED, "~agencies.ot")],
+                            replicates, size)
+    key = "completed_5y_share_of_dropouts"
+    default = list(delays).index(3.0) if 3.0 in delays else 0
+    checks = [Check("dropouts completing within 60 months, with OT - without OT", _diff(runs[default], runs[-1], key),
+                    lower=0.0)]
+    checks += [Check(f"same, OT delay {a:g} - {b:g} months", _diff(runs[i], runs[i + 1], key), lower=0.0)
+               for i, (a, b) in enumerate(zip(delays[:-1], delays[1:]))]
+
+    def plot(ax):
+        ax.plot(delays, [_vals(r, key).mean for r in runs[:-1]], "o-", label="with OT")
+        ax.axhline(_vals(runs[-1], key).mean, color="k", ls="--", label="no OT")
+        ax.set_xlabel("mean delay before OT learns of a dropout (months, siloed)")
+        ax.set_ylabel("dropouts completing within 60 months")
+        ax.set_ylim(0, None)
+        ax.legend()
+
+    return PatternResult(7, "Some who leave return through OT and complete; fewer when OT is slow", checks, plot)
+
+
+def pattern_cost(runner: Runner, replicates: int = 5, size: int = 20000,
+                 hours: Sequence[float] = (0.0, 8.0, 20.0, 40.0)) -> PatternResult:
+    """8. Co-location is not free: resource-team meeting time uses capacity, and where it is large
+    co-location stops paying (completion below the siloed regime)."""
+    silo, *colo = runner.summaries([SILOED] + [(*COLOCATED, f"regime.resource_team_hours_per_1000={h}")
+                                               for h in hours], replicates, size)
+    default = colo[list(hours).index(8.0)] if 8.0 in hours else colo[0]
+    gain = [_diff(c, silo, "completion_5y") for c in colo]
+    checks = [
+        Check("meeting time share of agency hours (co-located, default)", _vals(default, "extra.overhead_share_of_hours"),
+              lower=0.0),
+        Check(f"co-location gain at {hours[0]:g} h - at {hours[-1]:g} h per 1,000",
+              _diff(colo[0], colo[-1], "completion_5y"), lower=0.0),
+        Check(f"co-location gain at {hours[-1]:g} h per 1,000 (does not pay)", gain[-1], upper=0.0),
+    ]
+
+    def plot(ax):
+        ax.errorbar(hours, [g.mean for g in gain], yerr=[[g.mean - g.lo for g in gain], [g.hi - g.mean for g in gain]],
+                    fmt="o-", capsize=3)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xlabel("resource-team meeting hours per month per 1,000 students")
+        ax.set_ylabel("completion, co-located - siloed")
+
+    return PatternResult(8, "Co-location is not free: meeting time costs capacity", checks, plot,
+                         {"gain": gain})
+
+
+PATTERNS: dict[int, Callable[..., PatternResult]] = {
+    1: pattern_baseline, 2: pattern_buildup, 3: pattern_colocation_process, 4: pattern_agencies,
+    5: pattern_early, 6: pattern_demand, 7: pattern_ot, 8: pattern_cost,
+}
+
+
+def calibration_checks(runner: Runner, targets: str = "default", replicates: int = 5, size: int = 20000) -> list[Check]:
+    """Each calibration target: the siloed model's mean over replicates must be within tolerance."""
+    from .calibrate import load_targets
+
+    (base,) = runner.summaries([SILOED], replicates, size)
+    out = []
+    for t in load_targets(targets):
+        est = _vals(base, t.key)
+        out.append(Check(f"target {t.key} = {t.value:g} +/- {t.tolerance:g}", est, t.value - t.tolerance,
+                         t.value + t.tolerance, on="mean"))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------
+def format_checks(results: Sequence[PatternResult], targets: Sequence[Check]) -> str:
+    lines = []
+    for res in results:
+        lines.append(f"Pattern {res.number}: {res.title}  [{'PASS' if res.passed else 'FAIL'}]")
+        for c in res.checks:
+            lines.append(f"    {c.name:62s} {str(c.estimate):32s} {c.criterion:22s} {'pass' if c.passed else 'FAIL'}")
+    if targets:
+        lines.append("Calibration targets (siloed, mean over replicates)")
+        for c in targets:
+            lines.append(f"    {c.name:62s} {c.estimate.mean:.4f} (95% CI {c.estimate.lo:.4f}-{c.estimate.hi:.4f})"
+                         f"   {'pass' if c.passed else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def save_figures(results: Sequence[PatternResult], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for res in results:
+        if res.plot is None:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        res.plot(ax)
+        ax.set_title(f"Pattern {res.number}: {res.title}", fontsize=9)
+        fig.tight_layout()
+        path = out / f"pattern_{res.number}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="dropout-sim validate",
+                                 description="Run the pattern-oriented validation and the calibration-target "
+                                             "checks; print model value, criterion and pass/fail; one figure per pattern.")
+    ap.add_argument("--replicates", type=int, default=5, help="paired replicates per scenario (pattern 4 uses one fewer)")
+    ap.add_argument("--size", type=int, default=20000, help="students per replicate (pattern 4 uses 2.5x, pattern 2 0.5x)")
+    ap.add_argument("--patterns", default="1-8", help="which patterns, e.g. 1,3,5 or 1-8")
+    ap.add_argument("--targets", default="default", help="targets file (configs/targets/<name>.yaml or a path)")
+    ap.add_argument("--out", default="validation", help="folder for the figures")
+    ap.add_argument("--processes", type=int, default=None, help="worker processes (default: DROPOUT_SIM_PROCESSES or 2)")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run (e.g. +calibration=ssb2013)")
+    args = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
+    wanted: list[int] = []
+    for part in args.patterns.split(","):
+        a, _, b = part.partition("-")
+        wanted += list(range(int(a), int(b or a) + 1))
+    runner = Runner(args.overrides, args.processes)
+    r, n = args.replicates, args.size
+    sizes = {2: (max(2, r - 1), n // 2), 4: (max(2, r - 1), int(n * 2.5))}
+    results = []
+    for k in wanted:
+        reps, size = sizes.get(k, (r, n))
+        res = PATTERNS[k](runner, reps, size)
+        results.append(res)
+        print(format_checks([res], []), flush=True)
+    targets = calibration_checks(runner, args.targets, r, n)
+    print(format_checks([], targets))
+    paths = save_figures(results, Path(args.out))
+    if 3 in wanted:
+        raw = next(x for x in results if x.number == 3).data["meetings_per_helped_student_diff"]
+        print(f"note: meetings per helped student (all cases), co-located - siloed = {raw} "
+              "(co-located students receive more help; per month of help the load is lower)")
+    print(f"figures: {', '.join(str(p) for p in paths)}")
+    ok = all(x.passed for x in results) and all(c.passed for c in targets)
+    print("ALL PASS" if ok else "SOME CHECKS FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
