@@ -37,6 +37,23 @@ def _is_hydra_flag(arg: str) -> bool:
     return arg.startswith("-")
 
 
+def _search_path(argv: list[str]) -> list[str]:
+    """Extra config folders (``--config-dir DIR``, ``-cd DIR``, ``hydra.searchpath=[...]``) as a
+    ``hydra.searchpath`` override, so prevalidation finds configs outside the package (e.g. a
+    calibration written with ``dropout-sim calibrate --out DIR``)."""
+    from pathlib import Path
+
+    dirs: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(f"file://{Path(argv[i + 1]).expanduser().resolve()}")
+        elif arg.startswith("--config-dir="):
+            dirs.append(f"file://{Path(arg.split('=', 1)[1]).expanduser().resolve()}")
+        elif arg.startswith("hydra.searchpath="):
+            dirs += [d.strip() for d in arg.split("=", 1)[1].strip("[]").split(",") if d.strip()]
+    return [f"hydra.searchpath=[{','.join(dirs)}]"] if dirs else []
+
+
 def prevalidate(argv: list[str]) -> None:
     """Compose and validate the config before Hydra creates any output folder.
 
@@ -60,8 +77,9 @@ def prevalidate(argv: list[str]) -> None:
                 variants = [v + [f"{ov.get_key_element()}={val}"] for v in variants for val in values][:64]
             else:
                 variants = [v + [ov.input_line] for v in variants]
+        search_path = _search_path(argv)
         for variant in variants:
-            compose_config(variant)
+            compose_config(search_path + variant)
     except ConfigError as exc:
         _fail(str(exc))
     except (HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
