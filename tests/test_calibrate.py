@@ -1,0 +1,104 @@
+"""The calibrate command: YAML-declared targets and parameters, CRN objective, a usable output config."""
+
+from pathlib import Path
+
+import pytest
+
+from dropout_sim import calibrate as cal
+from dropout_sim.api import compose_config, run_simulation
+from dropout_sim.schema import ConfigError
+
+
+def test_default_targets_are_summary_key_paths():
+    targets = cal.load_targets("default")
+    assert {t.key for t in targets} >= {"completion_5y", "completion_5y_by_track.academic",
+                                         "completion_5y_by_track.vocational"}
+    summary = run_simulation(compose_config(["cohort.size=300", "horizon_months=60"])).summary
+    for t in targets:
+        assert 0.0 <= cal.summary_value(summary, t.key) <= 1.0
+
+
+def test_default_spec_parameters_exist_and_start_inside_bounds():
+    spec = cal.load_spec("default")
+    base = compose_config(spec.overrides)
+    for p in spec.parameters:
+        assert p.lo <= cal.get_value(base, p.key) <= p.hi
+
+
+def test_bad_yaml_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "targets.yaml"
+    bad.write_text("completion_5y: {value: 0.7}\n")
+    with pytest.raises(ConfigError, match="tolerance"):
+        cal.load_targets(str(bad))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("parameters: {dynamics.dropout_intercept: {lo: -9, hi: -5}}\nbudget: 3\n")
+    with pytest.raises(ConfigError, match="unknown key"):
+        cal.load_spec(str(spec))
+    summary = {"completion_5y": 0.7}
+    with pytest.raises(ConfigError, match="not a key path"):
+        cal.summary_value(summary, "completion_5y_by_track.nope")
+
+
+def test_objective_uses_common_random_numbers():
+    spec = cal.load_spec("default")
+    spec.cohort_size, spec.replicates = 400, 1
+    obj = cal.Objective(spec, compose_config(spec.overrides))
+    x = [-7.0, 0.5, 0.35]
+    assert obj.model_values(x) == obj.model_values(x)
+
+
+def test_tiny_calibration_moves_toward_target_and_writes_a_usable_config(tmp_path, capsys):
+    """Start far off (dropout intercept -6.3: too many dropouts); a tiny budget must reduce the loss,
+    and the written file must compose back with +calibration=<name>."""
+    code = cal.main(["--max-evals", "10", "--cohort-size", "2000", "--replicates", "1", "--out", str(tmp_path),
+                     "--name", "tiny", "dynamics.dropout_intercept=-6.3"])
+    out = capsys.readouterr().out
+    assert code in (0, 1)  # 1 = not every target met within the tiny budget
+    assert "completion_5y" in out and "wrote" in out
+    path = tmp_path / "calibration" / "tiny.yaml"
+    text = path.read_text()
+    assert text.startswith("# @package _global_")
+    loss = [line for line in text.splitlines() if "loss (sum of squared z)" in line][0]
+    start, end = (float(v) for v in loss.split("loss (sum of squared z)")[1].split("->"))
+    assert end < start
+
+    cfg = compose_config([f"hydra.searchpath=[file://{tmp_path}]", "+calibration=tiny"])
+    from omegaconf import OmegaConf
+
+    fitted = OmegaConf.load(path)
+    assert cfg.dynamics.dropout_intercept == pytest.approx(fitted.dynamics.dropout_intercept)
+    assert cfg.dynamics.dropout_intercept != -6.3
+    assert cfg.progression.pass_threshold == pytest.approx(fitted.progression.pass_threshold)
+    assert run_simulation(cfg).summary["completion_5y"] > 0  # the fitted config runs
+
+
+def test_committed_calibration_composes_and_meets_targets():
+    """configs/calibration/ssb2013.yaml (written by dropout-sim calibrate --name ssb2013)."""
+    path = cal.config_dir() / "calibration" / "ssb2013.yaml"
+    assert path.exists()
+    cfg = compose_config(["+calibration=ssb2013", "cohort.size=20000", "horizon_months=60"])
+    s = run_simulation(cfg).summary
+    for t in cal.load_targets("default"):
+        assert t.met(cal.summary_value(s, t.key)), (t.key, cal.summary_value(s, t.key))
+
+
+def test_write_location_for_installed_package(tmp_path):
+    hint = cal.usage_hint("county", str(tmp_path))
+    assert hint == f"dropout-sim --config-dir {Path(tmp_path).resolve()} +calibration=county"
+    assert cal.usage_hint("x", None) == "dropout-sim +calibration=x"
+
+
+def test_cli_runs_with_a_calibration_written_outside_the_package(tmp_path):
+    """A non-editable install writes with --out DIR and runs with --config-dir DIR."""
+    import subprocess
+    import sys
+
+    (tmp_path / "calibration").mkdir()
+    (tmp_path / "calibration" / "county.yaml").write_text(
+        "# @package _global_\ndynamics:\n  dropout_intercept: -7.1\n")
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "dropout_sim", "--config-dir", str(tmp_path), "+calibration=county",
+                           "cohort.size=200", "horizon_months=12", f"hydra.run.dir={run_dir}"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "dropout_intercept: -7.1" in (run_dir / "config.yaml").read_text()

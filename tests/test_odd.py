@@ -1,0 +1,30 @@
+"""docs/ODD.md's parameter tables are generated from the schema and configs and must not drift."""
+
+from dropout_sim import odd
+from dropout_sim.schema import iter_params
+
+
+def test_committed_tables_equal_generated():
+    text = odd.ODD_PATH.read_text(encoding="utf-8")
+    assert odd.render(text) == text, "docs/ODD.md is out of date: run python -m dropout_sim.odd"
+
+
+def test_every_parameter_has_a_row_with_unit_and_source():
+    table = odd.parameter_table()
+    for row in iter_params():
+        assert f"| `{row['key']}` |" in table
+        assert row["unit"] and row["source"]
+
+
+def test_calibrated_parameters_are_marked():
+    calibrated = {r["key"] for r in iter_params() if r["source"] == "calibrated"}
+    assert {"dynamics.dropout_intercept", "dynamics.dropout_vocational", "progression.pass_threshold"} <= calibrated
+
+
+def test_check_mode_detects_drift(tmp_path):
+    stale = odd.ODD_PATH.read_text(encoding="utf-8").replace("| `seed` |", "| `seed_renamed` |")
+    path = tmp_path / "ODD.md"
+    path.write_text(stale, encoding="utf-8")
+    assert odd.main(["--check", "--path", str(path)]) == 1
+    assert odd.main(["--path", str(path)]) == 0
+    assert odd.main(["--check", "--path", str(path)]) == 0
