@@ -278,8 +278,9 @@ def heatmap(sweep: "Sweep", metric: str = "completion_5y") -> Figure | None:
     cb = fig.colorbar(img, ax=ax)
     cb.set_label(metric)
     if share:
-        cb.ax.yaxis.set_major_formatter(_percent())
-    ax.set_title(f"{metric}: mean over replicates")
+        cb.ax.yaxis.set_major_formatter(_percent(decimals=1))
+    title = "completion within 60 months" if metric == "completion_5y" else metric
+    ax.set_title(f"{title}: mean over replicates")
     return fig
 
 
@@ -291,10 +292,10 @@ def _ordered(values: pd.Index) -> list:
         return vals
 
 
-def _percent():
+def _percent(decimals: int = 0):
     from matplotlib.ticker import PercentFormatter
 
-    return PercentFormatter(1.0, decimals=0)
+    return PercentFormatter(1.0, decimals=decimals)
 
 
 def save_figure(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:

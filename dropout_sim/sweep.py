@@ -357,6 +357,7 @@ def run_experiment(name: str, overrides: Sequence[str] = (), sweep_dir: str | Pa
     finished runs with an identical config are kept (resume) unless ``fresh``. ``workers``
     sets the joblib launcher's ``n_jobs`` (default: all cores). Returns the exit code.
     """
+    import shlex
     import shutil
     import subprocess
 
@@ -367,12 +368,12 @@ def run_experiment(name: str, overrides: Sequence[str] = (), sweep_dir: str | Pa
     if workers:
         cmd.append(f"hydra.launcher.n_jobs={int(workers)}")
     cmd += list(overrides)
-    print("$ dropout-sim " + " ".join(cmd[4:]), flush=True)
+    print("$ dropout-sim " + shlex.join(cmd[4:]), flush=True)
     code = subprocess.call(cmd)
     if code not in (0, 1):  # 1 = some runs failed: the report lists them
         return code
     report = [*dropout_sim_command(), "report", str(sweep_dir), *report_args]
-    print("$ dropout-sim " + " ".join(report[4:]), flush=True)
+    print("$ dropout-sim " + shlex.join(report[4:]), flush=True)
     return subprocess.call(report) or code
 
 
