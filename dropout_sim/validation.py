@@ -522,7 +522,9 @@ def save_figures(results: Sequence[PatternResult], out: Path) -> list[Path]:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
         res.plot(ax)
-        ax.set_title(f"Pattern {res.number}: {res.title}", fontsize=9)
+        import textwrap
+
+        ax.set_title(textwrap.fill(f"Pattern {res.number}: {res.title}", 70), fontsize=9)
         fig.tight_layout()
         path = out / f"pattern_{res.number}.png"
         fig.savefig(path, dpi=110)
