@@ -249,9 +249,22 @@ def _scenario_labels(df: pd.DataFrame, scenario_keys: list[str]) -> pd.Series:
         return pd.Series("all runs", index=df.index)
     if len(scenario_keys) == 1:
         return df[scenario_keys[0]].map(_fmt_value)
-    shorts = [k.rsplit(".", 1)[-1] for k in scenario_keys]
-    names = shorts if len(set(shorts)) == len(shorts) else scenario_keys
+    names = short_names(scenario_keys)
     return df[scenario_keys].apply(lambda r: " ".join(f"{n}={_fmt_value(v)}" for n, v in zip(names, r)), axis=1)
+
+
+def short_names(keys: Sequence[str]) -> list[str]:
+    """The shortest dotted suffix of each key that no other key ends with
+    (``agencies.ppt.posts_per_1000`` -> ``ppt.posts_per_1000`` next to ``agencies.health...``)."""
+    out = []
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-n:])
+            if not any(other != key and (other == suffix or other.endswith("." + suffix)) for other in keys):
+                break
+        out.append(suffix)
+    return out
 
 
 def _fmt_value(v: Any) -> str:
@@ -394,7 +407,7 @@ def choose_baseline(sweep: Sweep, requested: str | None) -> str:
             ok = sweep.runs
             mask = pd.Series(True, index=ok.index)
             for k, v in tokens.items():
-                col = k if k in ok else next((c for c in sweep.scenario_keys if c.rsplit(".", 1)[-1] == k), None)
+                col = k if k in ok else next((c for c in sweep.scenario_keys if c.endswith("." + k)), None)
                 if col is None:
                     raise ValueError(f"--baseline: {k!r} is not a swept key; swept: {', '.join(sweep.scenario_keys)}")
                 mask &= ok[col].map(_fmt_value) == _fmt_value(_parse_value(v))
