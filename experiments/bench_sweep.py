@@ -23,8 +23,8 @@ from dropout_sim.sweep import dropout_sim_command
 
 
 def measure(workers: int, replicates: int, size: int, root: Path) -> tuple[int, float]:
-    """(runs, seconds) of one fresh sweep with ``workers`` joblib processes."""
-    sweep_dir = root / f"w{workers}"
+    """(runs, seconds) of one fresh sweep (a new folder: nothing to resume) with ``workers`` processes."""
+    sweep_dir = Path(tempfile.mkdtemp(prefix=f"w{workers}_", dir=root))
     cmd = [*dropout_sim_command(), "-m", "regime=siloed,nav_pilot,colocated", f"replicate=range(0,{replicates})",
            f"cohort.size={size}", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={workers}",
            f"hydra.sweep.dir={sweep_dir}"]
