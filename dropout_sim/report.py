@@ -484,14 +484,18 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
     has_track = "completion_5y_by_track.academic" in table and metric == "completion_5y"
     if has_track:
         header += ["academic", "vocational"]
-    header += [f"vs {base}, paired [95% CI]", "pairs", "unpaired 95% CI"]
+    compare = len(table) > 1
+    if compare:
+        header += [f"vs {base}, paired [95% CI]", "pairs", "unpaired 95% CI"]
     lines = []
     for _, r in table.iterrows():
         cells = [str(r["scenario"]), f"{r['runs']}" + (f" (+{r['not_ok']} not ok)" if r["not_ok"] else ""),
                  f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"]
         if has_track:
             cells += [fmt(r["completion_5y_by_track.academic"]), fmt(r["completion_5y_by_track.vocational"])]
-        if r["baseline"]:
+        if not compare:
+            pass
+        elif r["baseline"]:
             cells += ["baseline", "", ""]
         else:
             cells += [f"{fmt(r.get('diff', math.nan), True)} [{fmt(r.get('diff_ci_low', math.nan), True)}, "
@@ -503,8 +507,9 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in lines]
     pp = " (percentage points)" if is_share else ""
-    out.append(f"Mean over replicates; 95% t-intervals. Differences{pp} are paired by replicate "
-               "(same cohort and random draws in every scenario).")
+    out.append("Mean over replicates; 95% t-intervals." + (
+        f" Differences{pp} are paired by replicate (same cohort and random draws in every scenario)."
+        if compare else ""))
     problems = sweep.problems
     n_total = len(sweep.runs)
     if len(problems):
