@@ -194,6 +194,8 @@ class Agency(mesa.Agent):
         led.hours_case = float(cost_helped.sum()) - led.hours_coordination
         led.caseload = int((self.case_left > 0).sum())
 
+        model.hours_received[admitted] += assess[:n_admit]
+        model.hours_received[helped] += cost_helped
         self.apply_help(t, helped, involved)
         self.ever_helped[helped] = True
         self.case_left[helped] -= 1

@@ -12,7 +12,7 @@ script can check that a written figure holds the expected series.
 * ``process_times`` - months from first risk signal to first help; months from dropout to
   OT contact (run means, then mean and interval over replicates).
 * ``agency_hours`` - staff hours used per month against capacity, per agency.
-* ``agencies_per_case`` - completion and meetings of helped students by the number of
+* ``agencies_per_case`` - completion, hours and meetings of helped students by the number of
   agencies involved (the brief's pattern 4).
 * ``heatmap`` - the metric over two swept keys (only when exactly two keys are swept).
 """
@@ -213,15 +213,16 @@ def agency_hours(sweep: "Sweep") -> Figure:
 
 
 def agencies_per_case(sweep: "Sweep") -> Figure | None:
-    """Completion and meetings of helped students by the number of agencies on the case."""
+    """Completion, agency hours and meetings of helped students by the number of agencies on the case."""
     ok = sweep.ok
     if f"by_agencies_involved.1.completion_5y" not in ok:
         return None
     from .report import mean_ci
 
-    fig = Figure(figsize=(11, 3.8), layout="constrained")
-    axes = fig.subplots(1, 3)
+    fig = Figure(figsize=(14, 3.8), layout="constrained")
+    axes = fig.subplots(1, 4)
     panels = (("completion_5y", "completion within 60 months", True),
+              ("hours", "agency hours per student", False),
               ("meetings", "meetings per student", False),
               ("students", "students helped", False))
     col = colours(sweep.scenarios)

@@ -87,7 +87,7 @@ TRAJECTORY_COLUMNS = ("month", "student_id", "status", "mastery", "strain", "bel
 STUDENT_COLUMNS = ("student_id", "track", "grade_points", "completion_month", "first_dropout_month",
                    "status_at_60", "status_at_end", "reentered", "first_risk_month", "first_help_month",
                    "ot_contact_month", "agencies_involved", "meetings", "assessments", "joint_assessments", "duplicate_assessments",
-                   "dropped_handoffs", "consent_refusals", "repeats")
+                   "dropped_handoffs", "consent_refusals", "repeats", "hours_received")
 
 
 def student_table(model: "DropoutModel") -> dict[str, np.ndarray]:
@@ -122,6 +122,7 @@ def student_table(model: "DropoutModel") -> dict[str, np.ndarray]:
         "dropped_handoffs": model.dropped_handoffs,
         "consent_refusals": model.consent_refusals,
         "repeats": st.repeats,
+        "hours_received": np.round(model.hours_received, 2),
     }
 
 
@@ -151,6 +152,7 @@ def _by_agencies_involved(model: "DropoutModel", helped: np.ndarray) -> dict[str
             "students": n,
             "completion_5y": float(done5[sel].mean()) if n else None,
             "meetings": float(model.meetings[sel].mean()) if n else None,
+            "hours": float(model.hours_received[sel].mean()) if n else None,
             "assessments": float(model.assessments[sel].mean()) if n else None,
             "duplicate_assessments": float(model.duplicate_assessments[sel].mean()) if n else None,
         }
@@ -217,6 +219,7 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
         "assessments_per_helped_student": float(model.assessments[helped_any].mean()) if n_helped else None,
         "duplicate_assessments_per_helped_student": (
             float(model.duplicate_assessments[helped_any].mean()) if n_helped else None),
+        "hours_per_helped_student": float(model.hours_received[helped_any].mean()) if n_helped else None,
         "agencies_per_helped_student": float(model.agencies_involved[helped_any].sum(axis=1).mean()) if n_helped else None,
         "by_agencies_involved": _by_agencies_involved(model, helped_any),
         "dropped_handoffs": int(model.dropped_handoffs.sum()),

@@ -84,6 +84,9 @@ class DropoutModel(mesa.Model):
         self.joint_assessments = np.zeros(n, dtype=np.int16)
         self.duplicate_assessments = np.zeros(n, dtype=np.int16)
         self.meetings = np.zeros(n, dtype=np.int32)
+        self.hours_received = np.zeros(n)
+        """hours_received[s]: agency hours spent on s (assessments, case work, coordination);
+        resource-team overhead is not attributed to students."""
         self.help_months = np.zeros(n, dtype=np.int32)
         """help_months[s]: agency-months of help received (a month helped by two agencies counts 2);
         meetings / help_months is the meeting load per unit of help (joint meetings share it)."""

@@ -54,6 +54,10 @@ def test_invariants_hold_every_month(overrides):
             changed_now = (st.last_dropout_month == t) | (st.completion_month == t) | (t % 12 == 10)
             assert np.all(changed_now[wrong]), (agency.name, t)
             ever_queued += led.queue
+    # every hour an agency spent on case work, assessment or coordination is attributed to a student
+    spent = sum(r[f"{a.name}_hours_used"] - r[f"{a.name}_hours_overhead"]
+                for r in model.recorder.rows for a in model.agency_list)
+    assert model.hours_received.sum() == pytest.approx(spent, rel=1e-9)
     row = model.recorder.rows[-1]
     assert row["in_school"] + row["apprentice"] + row["outside"] + row["completed"] == n
     if "agencies.school.posts_per_1000=0.3" in overrides:
