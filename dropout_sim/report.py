@@ -517,7 +517,8 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
         out.append(f"WARNING: {len(problems)} of {n_total} runs are NOT in these numbers:")
         for _, r in problems.iterrows():
             over = " ".join(f"{k}={_fmt_value(r[k])}" for k in sweep.keys if k in r and _fmt_value(r[k]) != "")
-            where = f"{r['run']}: " if r["run"] else ""
+            # job-number folders need their name; override-named folders repeat the overrides
+            where = f"{r['run']}: " if r["run"] and "=" not in str(r["run"]) else ""
             out.append(f"  {r['status']:<10} {where}{over} - {r.get('error', '')}")
     for note in sweep.notes:
         out.append(f"note: {note}")

@@ -212,7 +212,10 @@ def record_progress(sweep_dir: Path, status: str, message: str) -> str:
         head, eta = f"[{done}/?]", ""
     line = (f"{head} ran {counts['ran']}  skipped {counts['skipped']}  failed {counts['failed']} | "
             f"{_clock(elapsed)} elapsed{eta} | {message}")
-    print(line, flush=True)
+    # one write per line: parallel workers share the terminal, and print() on an unbuffered
+    # stream writes the text and the newline separately, so lines could interleave
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
     return line
 
 
@@ -364,7 +367,7 @@ def run_experiment(name: str, overrides: Sequence[str] = (), sweep_dir: str | Pa
     sweep_dir = Path(sweep_dir or Path("multirun") / name)
     if fresh and sweep_dir.exists():
         shutil.rmtree(sweep_dir)
-    cmd = [*dropout_sim_command(), "-m", f"+experiment={name}", f"hydra.sweep.dir={sweep_dir}"]
+    cmd = [*dropout_sim_command(), "-m", f"experiment={name}", f"hydra.sweep.dir={sweep_dir}"]
     if workers:
         cmd.append(f"hydra.launcher.n_jobs={int(workers)}")
     cmd += list(overrides)

@@ -41,7 +41,9 @@ def sweep_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("report") / "sweep"
     proc = subprocess.run([*dropout_sim_command(), "-m", "intervention.screening_start_month=0,8",
                            "regime=siloed,colocated", "replicate=0,1,2", "cohort.size=300", "horizon_months=60",
-                           "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={d}"],
+                           "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={d}",
+                           # job-number folders (0/ ... 11/): the report reads any layout
+                           "hydra.sweep.subdir=${hydra.job.num}"],
                           cwd=d.parent, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return d

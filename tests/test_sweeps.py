@@ -95,35 +95,53 @@ def test_rerun_skips_finished_runs_and_reruns_changed_ones(tmp_path):
     assert "(ran 0, skipped 4 already finished, failed 0)" in progress(again.stdout)
     assert mtimes(d) == before, "a skipped run must not be rewritten"
 
+    extended = sweep(d, "regime=siloed,colocated", "replicate=0,1,2")  # folders named by overrides
+    assert "(ran 2, skipped 4 already finished, failed 0)" in progress(extended.stdout)
+    assert {k: v for k, v in mtimes(d).items() if k in before} == before
+
     changed = sweep(d, *args, "intervention.risk_threshold=0.4")  # new config hash for every run
     assert "(ran 4, skipped 0" in progress(changed.stdout)
     summaries = [json.loads(p.read_text()) for p in d.rglob(SUMMARY_FILE)]
+    assert sum("intervention.risk_threshold=0.4" in s["meta"]["overrides"] for s in summaries) == 4
+
+
+def test_rerun_into_job_number_folders_reruns_a_changed_config(tmp_path):
+    """With folders named by job number, a changed config lands in a finished folder: re-run it."""
+    d = tmp_path / "sweep"
+    layout = "hydra.sweep.subdir=${hydra.job.num}"
+    assert sweep(d, "regime=siloed,colocated", layout).returncode == 0
+    assert sorted(mtimes(d)) == ["0/summary.json", "1/summary.json"]
+    changed = sweep(d, "regime=siloed,colocated", "intervention.risk_threshold=0.4", layout)
+    assert "(ran 2, skipped 0" in progress(changed.stdout)
+    summaries = [json.loads(p.read_text()) for p in d.rglob(SUMMARY_FILE)]
+    assert len(summaries) == 2
     assert all("intervention.risk_threshold=0.4" in s["meta"]["overrides"] for s in summaries)
 
 
 def test_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     d = tmp_path / "sweep"
-    obstacle = d / "1" / "monthly.csv"
+    job1 = d / ",".join(sorted([*SMALL, "regime=siloed", "replicate=1"]))  # folders named by overrides
+    obstacle = job1 / "monthly.csv"
     obstacle.mkdir(parents=True)  # job 1 cannot write its monthly.csv: a real I/O failure
     proc = sweep(d, "regime=siloed,colocated", "replicate=0,1")
     assert proc.returncode == 1, "a sweep with a failed run exits with 1"
     assert "(ran 3, skipped 0 already finished, failed 1)" in progress(proc.stdout)
     assert "FAILED" in proc.stdout
-    failure = json.loads((d / "1" / FAILED_FILE).read_text())
+    failure = json.loads((job1 / FAILED_FILE).read_text())
     assert failure["overrides"][:2] == ["regime=siloed", "replicate=1"]
     assert "monthly.csv" in failure["traceback"]
-    assert not is_complete(d / "1")
+    assert not is_complete(job1)
 
     rep = dropout_sim("report", str(d), "--strict", "--no-figures", cwd=tmp_path)
     assert rep.returncode == 1
     assert "WARNING: 1 of 4 runs are NOT in these numbers" in rep.stdout
-    assert "failed     1: regime=siloed replicate=1" in rep.stdout
+    assert "failed     regime=siloed replicate=1" in rep.stdout
 
     obstacle.rmdir()
     fixed = sweep(d, "regime=siloed,colocated", "replicate=0,1")
     assert fixed.returncode == 0
     assert "(ran 1, skipped 3 already finished, failed 0)" in progress(fixed.stdout)
-    assert not (d / "1" / FAILED_FILE).exists()
+    assert not (job1 / FAILED_FILE).exists()
     assert dropout_sim("report", str(d), "--strict", "--no-figures", cwd=tmp_path).returncode == 0
 
 
@@ -251,7 +269,7 @@ EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.y
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_and_every_swept_value_is_valid(name):
-    plan = plan_sweep(["-m", f"+experiment={name}"])
+    plan = plan_sweep(["-m", f"experiment={name}"])
     assert plan is not None and plan.jobs, "an experiment defines its sweep"
     assert str(plan.sweep_dir) == f"multirun/{name}"
     assert (ROOT / "experiments" / f"{name}.py").is_file(), "each experiment has a script"
@@ -261,7 +279,7 @@ def test_experiment_composes_and_every_swept_value_is_valid(name):
         if scenario in seen:
             continue
         seen.add(scenario)
-        assert f"+experiment={name}" in job
+        assert f"experiment={name}" in job
         cfg = compose_config(job)
         assert cfg.cohort.size >= 3000
     assert len(plan.jobs) >= 2 * len(seen) >= 4, "several scenarios, several paired replicates each"
