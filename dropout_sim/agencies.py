@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from . import calendar
 from .schema import NEEDS, AgencyConfig
 from .students import APPRENTICE, IN_SCHOOL, NEED_INDEX, NO_MONTH, OUTSIDE
 
@@ -88,12 +89,16 @@ class Agency(mesa.Agent):
         return (self.pending_arrival != NO_MONTH) | (self.queued_since != NO_MONTH) | (self.case_left > 0)
 
     def refer(self, ids: np.ndarray, t: int, delay_mean: float, stream: str) -> None:
-        """Send a referral; it reaches the queue after an exponential delay (months, floored)."""
+        """Send a referral; it reaches the queue after an exponential delay with mean
+        ``delay_mean`` months, rounded stochastically to whole months (so the mean is kept)."""
         ids = ids[~self.engaged()[ids]]
         if ids.size == 0:
             return
-        delay = np.floor(self.model.streams.exponential(stream, t, ids, delay_mean)).astype(np.int32)
-        self.pending_arrival[ids] = t + delay
+        streams = self.model.streams
+        delay = streams.exponential(stream, t, ids, delay_mean)
+        whole = np.floor(delay)
+        whole += streams.uniform(stream + ".round", t, ids) < delay - whole
+        self.pending_arrival[ids] = t + whole.astype(np.int32)
 
     def enqueue(self, ids: np.ndarray, t: int) -> None:
         """A student comes directly (own route): joins the queue now."""
@@ -127,74 +132,94 @@ class Agency(mesa.Agent):
         self.queued_since[gone] = NO_MONTH
         self.case_left[gone] = 0
 
-    def serve(self, t: int, involved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Spend this month's hours. Returns (ids helped this month, ids whose case ended).
-
-        ``involved`` is the (n, K) matrix of open cases at the start of the month; it sets
-        coordination hours and fragmentation (properties of agency pairs in the regime).
-        """
-        model, st, cfg = self.model, self.model.students, self.cfg
-        led = self.ledger = MonthLedger(capacity=self.capacity)
+    def begin_month(self, t: int) -> None:
+        """Referrals whose delay has passed join the queue; students no longer served leave.
+        Run for every agency before any agency serves (so partners' cases are current)."""
         arrived = (self.pending_arrival != NO_MONTH) & (self.pending_arrival <= t)
         self.queued_since[arrived] = self.pending_arrival[arrived]
         self.pending_arrival[arrived] = NO_MONTH
         self.close_ineligible()
 
+    def serve(self, t: int, involved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spend this month's hours (after :meth:`begin_month`). Returns (ids helped this month,
+        ids whose case ended).
+
+        Open cases are served first (oldest first); then queued students are admitted first
+        come, first served while assessment + first month of help fit in the hours left.
+        Hours set aside for students who then decline or are not approved go back to the
+        queue in another admission round, until the hours or the queue run out.
+        ``involved`` is the (n, K) matrix of open cases at the start of the month; it sets
+        coordination hours and fragmentation (properties of agency pairs in the regime).
+        """
+        model, st, cfg = self.model, self.model.students, self.cfg
+        led = self.ledger = MonthLedger(capacity=self.capacity)
         available = self.capacity
         if model.regime.is_colocated[self.index]:
             led.hours_overhead = min(available, model.resource_team_hours)
             available -= led.hours_overhead
         case_hours = cfg.hours_per_case_month * model.intensity
 
+        def coordination(ids: np.ndarray) -> np.ndarray:
+            inv = involved[ids].copy()
+            inv[:, self.index] = True
+            return model.regime.coordination(inv)[:, self.index]
+
+        def fitting(cost: np.ndarray) -> int:
+            return int(np.searchsorted(np.cumsum(cost), available * (1 + 1e-12), side="right"))
+
         open_ids = np.flatnonzero(self.case_left > 0)
         open_ids = open_ids[np.lexsort((open_ids, self.case_start[open_ids]))]
+        coord_open = coordination(open_ids)
+        n_open = fitting(case_hours + coord_open)
+        helped_parts, cost_parts, coord_parts = [open_ids[:n_open]], [], [coord_open[:n_open]]
+        cost_parts.append(case_hours + coord_open[:n_open])
+        available -= float(cost_parts[0].sum())
+
         queued = np.flatnonzero(self.queued_since != NO_MONTH)
         tie = model.streams.uniform(f"queue.{self.name}", t, queued)
         queued = queued[np.lexsort((tie, self.queued_since[queued]))]
+        if n_open < open_ids.size:  # open cases come first: nobody new while they wait
+            queued = queued[:0]
+        share = model.regime.cfg.joint_assessment_share
+        base = model.cfg.dynamics.acceptance_base
+        while queued.size:
+            joint = self.joint_assessment(queued)
+            assess = np.where(joint, cfg.assessment_hours * share, cfg.assessment_hours)
+            coord = coordination(queued)
+            n = fitting(assess + case_hours + coord)
+            if n == 0:
+                break
+            batch, joint, assess, coord = queued[:n], joint[:n], assess[:n], coord[:n]
+            queued = queued[n:]
+            # Admission: the assessment happens; the student may decline, the case may not be approved.
+            self.queued_since[batch] = NO_MONTH
+            accept = model.streams.bernoulli(f"accept.{self.name}", t, batch, base + (1 - base) * st.trust[batch])
+            approved = self.approve(t, batch)
+            ok = accept & approved
+            led.admitted += int(ok.sum())
+            led.declined += int((~accept).sum())
+            led.not_approved += int((accept & ~approved).sum())
+            led.hours_assessment += float(assess.sum())
+            parallel = np.zeros(batch.size, dtype=bool)
+            for other in model.agency_list:
+                if other is not self:
+                    parallel |= other.case_left[batch] > 0
+            model.record_assessments(batch, joint, parallel)
+            model.hours_received[batch] += assess
+            new_cases = batch[ok]
+            self.case_left[new_cases] = cfg.case_months
+            self.case_start[new_cases] = t
+            helped_parts.append(new_cases)
+            cost_parts.append(case_hours + coord[ok])
+            coord_parts.append(coord[ok])
+            available -= float(assess.sum() + cost_parts[-1].sum())
+        led.queue = int(queued.size)
 
-        candidates = np.concatenate([open_ids, queued])
-        inv = involved[candidates].copy()
-        inv[:, self.index] = True
-        coord = model.regime.coordination(inv)[:, self.index]
-        joint = self.joint_assessment(queued)
-        assess = np.where(joint, cfg.assessment_hours * model.regime.cfg.joint_assessment_share,
-                          cfg.assessment_hours)
-        cost = case_hours + coord
-        cost[open_ids.size:] += assess
-        n_fit = int(np.searchsorted(np.cumsum(cost), available * (1 + 1e-12), side="right"))
-        served_open = open_ids[: min(n_fit, open_ids.size)]
-        n_admit = max(0, n_fit - open_ids.size)
-        admitted = queued[:n_admit]
-        joint = joint[:n_admit]
-        led.queue = int(queued.size - n_admit)
-        led.hours_assessment = float(assess[:n_admit].sum())
-
-        # Admission: assessment happens; the student may decline, the case may not be approved.
-        self.queued_since[admitted] = NO_MONTH
-        accept = model.streams.bernoulli(
-            f"accept.{self.name}", t, admitted,
-            model.cfg.dynamics.acceptance_base + (1 - model.cfg.dynamics.acceptance_base) * st.trust[admitted])
-        approved = self.approve(t, admitted)
-        ok = accept & approved
-        led.admitted, led.declined = int(ok.sum()), int((~accept).sum())
-        led.not_approved = int((accept & ~approved).sum())
-        parallel = np.zeros(admitted.size, dtype=bool)
-        for other in model.agency_list:
-            if other is not self:
-                parallel |= other.case_left[admitted] > 0
-        model.record_assessments(admitted, joint, parallel)
-        new_cases = admitted[ok]
-        self.case_left[new_cases] = cfg.case_months
-        self.case_start[new_cases] = t
-
-        helped = np.concatenate([served_open, new_cases])
-        cost_helped = np.concatenate([cost[: served_open.size], (case_hours + coord[open_ids.size:][:n_admit])[ok]])
-        coord_helped = np.concatenate([coord[: served_open.size], coord[open_ids.size:][:n_admit][ok]])
-        led.hours_coordination = float(coord_helped.sum())
+        helped = np.concatenate(helped_parts)
+        cost_helped = np.concatenate(cost_parts)
+        led.hours_coordination = float(np.concatenate(coord_parts).sum())
         led.hours_case = float(cost_helped.sum()) - led.hours_coordination
         led.caseload = int((self.case_left > 0).sum())
-
-        model.hours_received[admitted] += assess[:n_admit]
         model.hours_received[helped] += cost_helped
         self.apply_help(t, helped, involved)
         self.ever_helped[helped] = True
@@ -219,8 +244,13 @@ class Agency(mesa.Agent):
         if p >= 1.0:
             return np.ones(ids.size, dtype=bool)
         sd = self.model.regime.practice_sd(self.model.school_name, self.name)
-        p_case = np.clip(p + sd * self.model.streams.normal(f"practice.{self.name}", t, ids), 0.0, 1.0)
+        p_case = np.clip(p + sd * self.caseworker_effect(ids), 0.0, 1.0)
         return self.model.streams.bernoulli(f"approve.{self.name}", t, ids, p_case)
+
+    def caseworker_effect(self, ids: np.ndarray) -> np.ndarray:
+        """Standard-normal strictness of the caseworker/office a student meets: drawn once per
+        student (not per month), so the same student keeps meeting the same practice."""
+        return self.model.streams.normal(f"practice.{self.name}", NO_MONTH, ids)
 
     def effect_scale(self, ids: np.ndarray, involved: np.ndarray) -> np.ndarray:
         """Effect multiplier: intensity x trust x fragmentation among the agencies on the case."""
@@ -260,6 +290,13 @@ class School(Agency):
     eligible_status = (IN_SCHOOL,)
 
     def screening_due(self, t: int) -> bool:
+        """Review months from ``screening_start_month`` every ``review_interval_months``; a
+        review that falls in July (no school) is held in August instead."""
+        if calendar.is_summer(t):
+            return False
+        return self._review_month(t) or (calendar.is_august(t) and t > 0 and self._review_month(t - 1))
+
+    def _review_month(self, t: int) -> bool:
         iv = self.model.cfg.intervention
         return t >= iv.screening_start_month and (t - iv.screening_start_month) % iv.review_interval_months == 0
 
@@ -279,6 +316,11 @@ class FollowUpService(Agency):
 
     eligible_status = (OUTSIDE,)
     help_in_school = False
+
+    def eligible(self) -> np.ndarray:
+        """Youths outside school who have not yet decided to return."""
+        st = self.model.students
+        return self._eligible_lut[st.status] & ~st.reentry_pending
 
     def apply_help(self, t: int, ids: np.ndarray, involved: np.ndarray) -> None:
         super().apply_help(t, ids, involved)

@@ -5,24 +5,28 @@ simulates one month in this fixed order (order is a modelling decision, not an a
 activation):
 
 1. **Calendar** - August: students who moved up start the harder level; at a term start
-   (August, January) youths who decided to return re-enter.
+   (August, January) youths who decided to return re-enter (those who lacked a læreplass
+   try again for a contract, else take Vg3 in school).
 2. **Events** - stress events and new psychosocial/financial needs; the academic need follows
    mastery.
 3. **Risk signals** - the true risk score of every active student; the first month it reaches
    the threshold is the student's first risk signal (whether anyone sees it or not).
-4. **Detection** - on review months from ``screening_start_month`` the school screens the
-   *observed* risk (absence always; grades once known or transferred; strain only when the
-   school shares information with health); agencies with an own route take self-referrals.
+4. **Detection** - on review months from ``screening_start_month`` (a July review is held in
+   August) the school screens the *observed* risk (absence always; grades once known or
+   transferred; strain only when the school shares information with health; an unobserved
+   indicator counts at the cohort mean); agencies with an own route take self-referrals.
 5. **Referral routing** - needs found at the school's clarification meeting (or, inside the
    elevtjeneste, at any co-located agency's joint intake) become referrals to the agencies
    serving them. Per pair (school, agency): consent gates the referral and the
    delay is siloed or co-located; per pair of services: referrals wait for a running case
    unless both are co-located (sequential versus concurrent help).
-6. **Agencies act** in config order: arrivals join the queue, open cases and then the queue
-   are served within capacity (hours per month), new cases are assessed (jointly when a
-   co-located partner holds the case), accepted (x trust) and approved (NAV practice variation).
-7. **Handoffs** - when a case ends and the next service should take over, the baton may be
-   dropped (siloed pairs); trust falls.
+6. **Agencies act**: first every agency takes in arrived referrals and drops students it no
+   longer serves; then, in config order, open cases and then the queue are served within
+   capacity (hours per month; hours left by declined cases go to the next in the queue);
+   new cases are assessed (jointly when a co-located partner holds the case), accepted
+   (x trust) and approved (NAV practice variation: a caseworker effect fixed per student).
+7. **Handoffs** - when a service's case ends and a service it made wait (a siloed pair)
+   should take over, the baton may be dropped; trust falls.
 8. **Meetings and trust** - meetings held this month; trust falls per extra meeting and rises
    with continuity of help.
 9. **Student update** - mastery, strain, belonging, attendance, trust with this month's help.
@@ -126,18 +130,24 @@ class DropoutModel(mesa.Model):
 
     # ------------------------------------------------------------------ risk
     def risk_score(self, observe_mastery: bool = True, observe_strain: bool = True) -> np.ndarray:
-        """Weighted risk score in [0, 1] from absence, low mastery and strain.
+        """Weighted risk score in [0, 1] from absence, low mastery and strain (fixed weights).
 
-        Only observed indicators enter; weights are renormalised over them.
+        An indicator the school cannot observe enters at its mean over active students (what
+        the school may assume of anyone), so seeing more only moves students whose value
+        differs from the typical one: it sharpens detection rather than diluting the score.
         """
         st, iv = self.students, self.cfg.intervention
-        w_a = iv.attendance_weight
-        w_m = iv.mastery_weight if observe_mastery else 0.0
-        w_s = iv.strain_weight if observe_strain else 0.0
-        total = w_a + w_m + w_s
-        if total <= 0:
-            return np.zeros(st.n)
-        return (w_a * (1.0 - st.engagement) + w_m * (1.0 - st.mastery) + w_s * st.strain) / total
+        total = iv.attendance_weight + iv.mastery_weight + iv.strain_weight
+        active = st.active()
+
+        def seen(values: np.ndarray, observed: bool) -> np.ndarray | float:
+            if observed:
+                return values
+            return float(values[active].mean()) if active.any() else 0.0
+
+        return (iv.attendance_weight * (1.0 - st.engagement)
+                + iv.mastery_weight * seen(1.0 - st.mastery, observe_mastery)
+                + iv.strain_weight * seen(st.strain, observe_strain)) / total
 
     def school_sees_mastery(self, t: int) -> bool:
         iv = self.cfg.intervention
@@ -158,7 +168,7 @@ class DropoutModel(mesa.Model):
         # 1. calendar
         if calendar.is_august(t):
             st.start_school_year(t, cfg.dynamics)
-        st.reenter(t, cfg.dynamics)
+        st.reenter(t, cfg.dynamics, cfg.progression, self.streams)
 
         # 2. events
         st.stress_events(t, cfg.dynamics, self.streams)
@@ -170,7 +180,7 @@ class DropoutModel(mesa.Model):
         st.first_risk_month[at_risk & (st.first_risk_month == NO_MONTH)] = t
 
         # 4. detection
-        if self.school is not None and not calendar.is_summer(t) and self.school.screening_due(t):
+        if self.school is not None and self.school.screening_due(t):
             observed = self.risk_score(self.school_sees_mastery(t), self.school_sees_strain())
             self.school.screen(t, observed)
         for agency in self.agency_list:
@@ -180,6 +190,8 @@ class DropoutModel(mesa.Model):
         self.route_referrals(t)
 
         # 6. agencies act
+        for agency in self.agency_list:
+            agency.begin_month(t)
         involved = np.stack([a.case_left > 0 for a in self.agency_list], axis=1)
         ended_by_agency = []
         for agency in self.agency_list:
@@ -233,7 +245,8 @@ class DropoutModel(mesa.Model):
         for agency in self.agency_list:
             if agency is self.school or agency.cfg.kind == "ot":
                 continue
-            self.wants[ids, agency.index] |= (needs & agency.need_mask).any(axis=1)
+            new = (needs & agency.need_mask).any(axis=1) & ~agency.engaged()[ids]
+            self.wants[ids[new], agency.index] = True
 
     def route_referrals(self, t: int) -> None:
         """Turn wanted referrals into referrals: consent-gated, sequential unless co-located."""
@@ -248,6 +261,9 @@ class DropoutModel(mesa.Model):
             if b == s or agency.cfg.kind == "ot":
                 continue
             cand = self.wants[:, b] & ~engaged[:, b] & in_school
+            resolved = self.wants[:, b] & ~agency.has_served_need()
+            self.wants[resolved, b] = False  # the need went away while the referral waited
+            cand &= ~resolved
             # Sequential help: another service's running involvement blocks b unless the pair is co-located.
             blockers = ~reg.concurrent[:, b]
             blockers[[s, b]] = False
@@ -266,14 +282,14 @@ class DropoutModel(mesa.Model):
 
     def handoff(self, t: int, agency: Agency, ended: np.ndarray) -> None:
         """A case ended: services still waiting on it (siloed pairs) may drop the baton."""
-        if ended.size == 0:
-            return
+        if ended.size == 0 or agency is self.school:
+            return  # the school refers while it teaches: its case never holds the baton
         a = agency.index
         for nxt in self.agency_list:
             b = nxt.index
             p = self.regime.handoff_drop[a, b]
-            if b == a or p <= 0:
-                continue
+            if b == a or p <= 0 or self.regime.concurrent[a, b]:
+                continue  # only a service that made b wait (sequential help) can drop the baton
             waiting = ended[self.wants[ended, b]]
             drop = waiting[self.streams.bernoulli(f"handoff.{agency.name}.{nxt.name}", t, waiting, p)]
             self.wants[drop, b] = False

@@ -203,21 +203,35 @@ class Students:
         self.reentry_pending[back] = True
         return back
 
-    def reenter(self, t: int, dyn: DynamicsConfig) -> np.ndarray:
-        """At a term start, returners go back: to school at their level, or into an apprenticeship
-        (alternative path) if they had reached it or lacked a contract."""
+    def reenter(self, t: int, dyn: DynamicsConfig, prog: ProgressionConfig, streams: Streams) -> np.ndarray:
+        """At a term start, returners go back: to school at their level, or to their
+        apprenticeship if they left one. Vocational youths who left for want of a læreplass
+        try again for a contract (same odds as in June); without one they take Vg3 in school.
+        Returns the ids that re-entered."""
         if not calendar.is_term_start(t):
             return np.empty(0, dtype=np.int64)
         ids = np.flatnonzero(self.reentry_pending & (self.status == OUTSIDE))
-        to_appr = (self.level[ids] == APPRENTICESHIP) | self.no_laereplass[ids]
-        self.status[ids] = np.where(to_appr, APPRENTICE, IN_SCHOOL)
-        self.level[ids[to_appr]] = APPRENTICESHIP
+        seeking = ids[self.no_laereplass[ids]]
+        contract = seeking[streams.bernoulli("reentry.laereplass", t, seeking, self.contract_probability(seeking, prog))]
+        appr = np.zeros(self.n, dtype=bool)
+        appr[ids[self.level[ids] == APPRENTICESHIP]] = True
+        appr[contract] = True
+        self.apprentice_months[contract] = 0
+        school_vg3 = np.setdiff1d(seeking, contract)
+        self.level[school_vg3] = 3
+        self.level[contract] = APPRENTICESHIP
+        self.status[ids] = np.where(appr[ids], APPRENTICE, IN_SCHOOL)
         self.no_laereplass[ids] = False
         self.reentry_pending[ids] = False
         self.reentered[ids] = True
         self.strain[ids] *= 1.0 - dyn.reentry_strain_relief
         self.engagement[ids] = np.maximum(self.engagement[ids], 0.7)
         return ids
+
+    def contract_probability(self, ids: np.ndarray, prog: ProgressionConfig) -> np.ndarray:
+        """Chance of an apprenticeship contract: ``laereplass_probability`` tilted by mastery."""
+        p0 = np.clip(prog.laereplass_probability, 1e-9, 1 - 1e-9)
+        return _sigmoid(np.log(p0 / (1 - p0)) + prog.laereplass_mastery_tilt * (self.mastery[ids] - 0.5))
 
     def start_school_year(self, t: int, dyn: DynamicsConfig) -> None:
         """August: students who moved up start a harder level (mastery drop, transition risk)."""
@@ -244,14 +258,12 @@ class Students:
         self.level[move_up] += 1
         self.level_started[move_up] = True
         vg2_voc = ids[(lvl == 2) & (trk == VOCATIONAL)]
-        tilt = prog.laereplass_mastery_tilt * (self.mastery[vg2_voc] - 0.5)
-        p0 = np.clip(prog.laereplass_probability, 1e-9, 1 - 1e-9)
-        p_contract = _sigmoid(np.log(p0 / (1 - p0)) + tilt)
-        contract = streams.bernoulli("june.laereplass", t, vg2_voc, p_contract)
+        contract = streams.bernoulli("june.laereplass", t, vg2_voc, self.contract_probability(vg2_voc, prog))
         got = vg2_voc[contract]
         self.status[got] = APPRENTICE
         self.level[got] = APPRENTICESHIP
-        self.apprentice_months[got] = -1  # July is the summer gap; month 1 is August
+        # counted up this June and in July: August is the apprenticeship's month 1
+        self.apprentice_months[got] = -2
         self.level_started[got] = True
         without = vg2_voc[~contract]
         in_school = streams.bernoulli("june.school_vg3", t, without, prog.school_vg3_probability)

@@ -57,8 +57,11 @@ def test_colocated_referral_arrives_sooner_than_siloed(target):
 
 
 def set_wants(model, names, ids):
+    """The clarification meeting found that ``ids`` need these agencies (and the needs are real)."""
     for name in names:
-        model.wants[ids, model.agency_by_name[name].index] = True
+        agency = model.agency_by_name[name]
+        model.wants[ids, agency.index] = True
+        model.students.needs[np.ix_(ids, np.flatnonzero(agency.need_mask))] = True
 
 
 def referred(model, name, ids):
@@ -86,11 +89,12 @@ def test_information_on_strain_reaches_the_school_only_when_shared():
     for regime in ("siloed", "colocated"):
         model = model_for(f"regime={regime}", "intervention.risk_threshold=0.3", size=1000)
         st = model.students
-        st.engagement[:], st.mastery[:], st.strain[:] = 0.9, 0.8, 0.95  # only strain is high
+        st.engagement[:], st.mastery[:] = 0.9, 0.8
+        st.strain[:] = np.where(np.arange(1000) < 500, 0.95, 0.1)   # only strain differs
         assert model.school_sees_strain() is (regime == "colocated")
         observed = model.risk_score(model.school_sees_mastery(6), model.school_sees_strain())
         flagged[regime] = model.school.screen(6, observed).size
-    assert flagged["siloed"] == 0 and flagged["colocated"] == 1000
+    assert flagged["siloed"] == 0 and flagged["colocated"] == 500
 
 
 def test_sequential_help_when_siloed_concurrent_when_colocated():
@@ -138,6 +142,10 @@ def test_dropped_handoff_loses_the_next_referral_and_trust():
     set_wants(colocated, ["nav"], ids)
     colocated.handoff(12, colocated.agency_by_name["health"], ids)
     assert colocated.wants[ids, colocated.agency_by_name["nav"].index].all()   # nobody lets go
+    # the school refers while it teaches: the end of its case never drops a waiting referral
+    set_wants(model, ["nav"], ids)
+    model.handoff(12, model.school, ids)
+    assert model.wants[ids, model.agency_by_name["nav"].index].all()
 
 
 def test_joint_assessment_inside_the_elevtjeneste_duplicate_outside():
@@ -186,7 +194,9 @@ def test_practice_variation_between_caseworkers_narrows_when_colocated():
         nav = model.agency_by_name["nav"]
         ids = np.arange(20000)
         approved = nav.approve(3, ids)
-        caseworker = model.streams.normal("practice.nav", 3, ids)
+        caseworker = nav.caseworker_effect(ids)
+        again = nav.approve(4, ids)   # same caseworker next month: outcomes correlate
+        assert np.corrcoef(approved, again)[0, 1] > (0.15 if regime == "siloed" else 0.0)
         spread[regime] = approved[caseworker > 1].mean() - approved[caseworker < -1].mean()
         assert approved.mean() == pytest.approx(0.5, abs=0.02)
     assert spread["siloed"] > 0.35
@@ -218,3 +228,59 @@ def test_outside_students_leave_school_queues():
     model.school.serve(1, no_cases(model))
     assert (model.school.queued_since[:10] == NO_MONTH).all()
     assert (model.students.status[:10] == OUTSIDE).all()
+
+
+def test_joint_intake_does_not_refer_a_student_back_to_the_agency_holding_the_case():
+    model = model_for("regime=colocated", size=300)
+    ids = np.arange(50)
+    health, nav = model.agency_by_name["health"], model.agency_by_name["nav"]
+    health.case_left[ids] = 3
+    model.students.needs[ids] = False
+    model.students.needs[np.ix_(ids, [0, 1, 2])] = True   # academic, psychosocial, financial
+    model.clarify_needs(ids)
+    assert not model.wants[ids, health.index].any()
+    assert model.wants[ids, nav.index].all()
+    model.students.needs[ids, 2] = False                  # the financial need went away
+    model.route_referrals(3)
+    assert not referred(model, "nav", ids).any() and not model.wants[ids, nav.index].any()
+
+
+def test_seeing_strain_sharpens_detection_instead_of_diluting_it():
+    model = model_for("regime=colocated", size=20000)
+    model.run(5)
+    blind = model.risk_score(True, False) >= model.cfg.intervention.risk_threshold
+    seeing = model.risk_score(True, True) >= model.cfg.intervention.risk_threshold
+    active = model.students.active()
+    blind, seeing = blind & active, seeing & active
+    assert 0.8 < seeing.sum() / blind.sum() < 1.25
+    assert model.students.strain[seeing].mean() > model.students.strain[blind].mean() + 0.03
+
+
+def test_declined_cases_free_their_hours_for_the_next_in_the_queue():
+    model = model_for("agencies.school.posts_per_1000=0.2", "dynamics.acceptance_base=0", size=2000)
+    model.students.trust[:] = 0.0                         # everyone declines after the assessment
+    school = model.school
+    school.enqueue(np.arange(500), 0)
+    school.serve(0, no_cases(model))
+    assert school.ledger.admitted == 0 and school.ledger.declined > 0
+    # the whole capacity (28 h) goes to assessments (2 h each), not just the first batch's
+    assert school.ledger.hours_assessment >= school.capacity - school.cfg.assessment_hours
+    assert school.ledger.hours_used <= school.capacity + 1e-9
+
+
+def test_ot_spends_no_coordination_hours_on_students_other_services_have_closed():
+    result = run_simulation(compose_config(["cohort.size=3000", "regime=siloed"]))
+    assert result.summary["agency_hours"]["ot"]["coordination_hours"] == 0.0
+    assert result.summary["agency_hours"]["ot"]["hours_used"] > 0
+
+
+@pytest.mark.parametrize("start, interval, expected", [
+    (11, 12, [12, 24, 36]),           # a July review is held in August
+    (5, 6, [5, 12, 17, 24, 29, 36]),  # January, then the July one in August
+    (4, 3, [4, 7, 10, 13, 16]),       # no review falls in July: nothing moves
+])
+def test_reviews_that_fall_in_july_are_held_in_august(start, interval, expected):
+    model = model_for(f"intervention.screening_start_month={start}",
+                      f"intervention.review_interval_months={interval}", size=100)
+    due = [t for t in range(expected[-1] + 1) if model.school.screening_due(t)]
+    assert due == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -51,7 +52,8 @@ def test_invariants_hold_every_month(overrides):
             # open cases belong to students the agency serves, except those whose status
             # changed after the agencies acted this month (left, completed, June moves)
             wrong = in_case & ~agency.eligible()
-            changed_now = (st.last_dropout_month == t) | (st.completion_month == t) | (t % 12 == 10)
+            changed_now = ((st.last_dropout_month == t) | (st.completion_month == t) | (t % 12 == 10)
+                           | st.reentry_pending)  # OT: decided this month to return
             assert np.all(changed_now[wrong]), (agency.name, t)
             ever_queued += led.queue
     # every hour an agency spent on case work, assessment or coordination is attributed to a student
@@ -107,6 +109,9 @@ def test_outputs_are_written_with_required_columns(tmp_path):
     names = {p.name for p in tmp_path.iterdir()}
     assert {"summary.json", "monthly.csv", "students.csv", "trajectories.csv", "config.yaml"} <= names
     assert not [n for n in names if n.endswith(".tmp")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary["completion_5y_by_track"]) == {"academic", "vocational"}
     assert set(summary["completion_5y_by_grade_points"]) == {"10-30", "30-40", "40-50", "50-60"}

@@ -110,17 +110,25 @@ def test_june_pass_repeat_diploma_and_laereplass(cfg, students):
 
 
 def test_fagprove_after_the_apprenticeship(cfg, students):
+    """A contract signed in June (t=22) starts in August (t=24): the fagprøve comes after
+    ``apprenticeship_months`` months counted from August."""
     streams, prog = Streams(1, 0), cfg.progression
-    students.status[:] = APPRENTICE
-    students.level[:] = APPRENTICESHIP
+    students.level[:] = 2
+    students.track[:] = 1
     students.mastery[:] = 0.9
-    students.apprentice_months[:] = -1
+    prog.laereplass_probability = 1.0 - 1e-12
+    prog.laereplass_mastery_tilt = 0.0
+    students.june_decisions(22, prog, streams)
+    appr = students.status == APPRENTICE
+    assert appr.mean() > 0.99                                   # nearly all pass Vg2 and sign
     done_at = {}
-    for t in range(23, 23 + prog.apprenticeship_months + 2):
+    for t in range(22, 24 + prog.apprenticeship_months + 3):
+        if t == 24:
+            assert np.all(students.apprentice_months[appr] == 0)   # nothing counted before August
         for i in students.apprenticeship_month(t, prog, streams):
             done_at[int(i)] = t
     assert len(done_at) > 0.95 * students.n
-    assert set(done_at.values()) == {23 + prog.apprenticeship_months}
+    assert set(done_at.values()) == {24 + prog.apprenticeship_months - 1}
 
 
 def test_reentry_only_at_term_start(cfg, students):
@@ -129,9 +137,27 @@ def test_reentry_only_at_term_start(cfg, students):
     assert np.all(students.status[:100] == OUTSIDE) and np.all(students.first_dropout_month[:100] == 2)
     students.reentry_pending[:100] = True
     for t in range(3, 12):
-        back = students.reenter(t, dyn)
+        back = students.reenter(t, dyn, cfg.progression, Streams(1, 0))
         if is_term_start(t):
             assert t == 5 and back.size == 100                      # January
         else:
             assert back.size == 0
     assert np.all(students.status[:100] == IN_SCHOOL) and np.all(students.reentered[:100])
+
+
+def test_returners_without_a_contract_try_again_or_take_vg3_in_school(cfg, students):
+    prog = cfg.progression
+    ids = np.arange(1000)
+    students.track[ids] = 1
+    students.level[ids] = 2
+    students.mastery[ids] = 0.5
+    students.leave(ids, 22)
+    students.no_laereplass[ids] = True
+    students.reentry_pending[ids] = True
+    back = students.reenter(24, cfg.dynamics, prog, Streams(1, 0))
+    assert back.size == 1000
+    appr = students.status[ids] == APPRENTICE
+    assert abs(appr.mean() - prog.laereplass_probability) < 0.05      # a fresh contract draw
+    assert np.all(students.level[ids[appr]] == APPRENTICESHIP)
+    assert np.all((students.status[ids[~appr]] == IN_SCHOOL) & (students.level[ids[~appr]] == 3))
+    assert not students.no_laereplass[ids].any()
