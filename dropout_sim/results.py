@@ -31,6 +31,15 @@ from . import __version__
 from .metrics import STUDENT_COLUMNS, TRAJECTORY_COLUMNS, student_table, summary
 
 SUMMARY_FILE = "summary.json"
+RESULT_FILES = ("config.yaml", "monthly.csv", "students.csv", "trajectories.csv")
+"""The files a run may write besides summary.json."""
+
+
+def _file_mode() -> int:
+    """Mode a plain open() would give a new file under the current umask (mkstemp gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write(path: Path, write: Any, mode: str = "w") -> None:
@@ -43,6 +52,7 @@ def atomic_write(path: Path, write: Any, mode: str = "w") -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode())  # readable by the group/others as any result file would be
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

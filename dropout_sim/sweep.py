@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .results import SUMMARY_FILE, atomic_write_text, config_hash, config_yaml
+from .results import RESULT_FILES, SUMMARY_FILE, atomic_write_text, config_hash, config_yaml
 
 FAILED_FILE = "failed.json"
 PROGRESS_DIR = ".progress"
@@ -239,16 +239,22 @@ def finished_with_hash(run_dir: Path, cfg_hash: str) -> bool:
 
 
 def clear_run_dir(run_dir: Path) -> None:
-    """Remove completion/failure markers and temp files of an earlier attempt in ``run_dir``.
+    """Remove the results, failure marker and temp files of an earlier attempt in ``run_dir``.
 
     ``summary.json`` goes first, so from here until the new run finishes the folder does not
-    look complete, whatever older result files it still holds.
+    look complete; the other result files go too, so a re-run that writes fewer files (say
+    without ``students.csv``) leaves none from the older config beside its own.
     """
     run_dir = Path(run_dir)
     for name in (SUMMARY_FILE, FAILED_FILE):
         try:
             (run_dir / name).unlink()
         except FileNotFoundError:
+            pass
+    for name in RESULT_FILES:
+        try:
+            (run_dir / name).unlink()
+        except OSError:  # missing, or not removable: then writing it fails and is recorded
             pass
     if run_dir.is_dir():
         for tmp in run_dir.glob(".*.tmp"):
