@@ -111,12 +111,12 @@ class DynamicsConfig:
     engagement_mastery: float = param(3.0, "logit per mastery", 0, 50, "avoidance: low mastery lowers attendance")
     engagement_strain: float = param(3.5, "logit per strain", 0, 50, "high strain lowers attendance")
     engagement_belonging: float = param(1.5, "logit per belonging", 0, 50, "belonging raises attendance")
-    dropout_intercept: float = param(-7.28, "logit per month", -30, 10, "base monthly dropout hazard",
+    dropout_intercept: float = param(-7.293, "logit per month", -30, 10, "base monthly dropout hazard",
                                      source="calibrated")
     dropout_engagement: float = param(5.0, "logit per unit absence", 0, 50, "hazard from low attendance")
     dropout_strain: float = param(3.0, "logit per strain", 0, 50, "hazard from high strain")
     dropout_mastery: float = param(2.0, "logit per unit low mastery", 0, 50, "hazard from low mastery")
-    dropout_vocational: float = param(0.53, "logit", -10, 10, "extra hazard on the vocational track",
+    dropout_vocational: float = param(0.51, "logit", -10, 10, "extra hazard on the vocational track",
                                       source="calibrated")
     transition_hazard_multiplier: float = param(3.0, "multiplier", 1, 50,
                                                 "extra hazard in the August a new level starts")
@@ -137,7 +137,7 @@ class DynamicsConfig:
 class ProgressionConfig:
     """June progression decisions, the læreplass bottleneck and the fagprøve."""
 
-    pass_threshold: float = param(0.342, "mastery", 0, 1, "mastery at which passing the year is 50/50",
+    pass_threshold: float = param(0.346, "mastery", 0, 1, "mastery at which passing the year is 50/50",
                                   source="calibrated")
     pass_slope: float = param(14.0, "logit per mastery", 0, 100, "steepness of the June pass decision")
     repeat_mastery_boost: float = param(0.08, "mastery", 0, 1, "mastery regained by repeating a year")
