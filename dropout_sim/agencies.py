@@ -177,7 +177,7 @@ class Agency(mesa.Agent):
 
         queued = np.flatnonzero(self.queued_since != NO_MONTH)
         tie = model.streams.uniform(f"queue.{self.name}", t, queued)
-        queued = queued[np.lexsort((tie, self.queued_since[queued]))]
+        queued = queued[np.lexsort((tie, self.queued_since[queued], *self.queue_priority(queued)))]
         if n_open < open_ids.size:  # open cases come first: nobody new while they wait
             queued = queued[:0]
         share = model.regime.cfg.joint_assessment_share
@@ -226,6 +226,10 @@ class Agency(mesa.Agent):
         self.case_left[helped] -= 1
         ended = helped[self.case_left[helped] == 0]
         return helped, ended
+
+    def queue_priority(self, ids: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Extra sort keys (most significant last) put before arrival order; none: FIFO."""
+        return ()
 
     def joint_assessment(self, ids: np.ndarray) -> np.ndarray:
         """True where a co-located partner holds an open case now (including one opened earlier
@@ -289,6 +293,11 @@ class School(Agency):
 
     eligible_status = (IN_SCHOOL,)
 
+    def __init__(self, model: "DropoutModel", name: str, cfg: AgencyConfig, index: int):
+        super().__init__(model, name, cfg, index)
+        self.flagged_risk = np.zeros(model.students.n)
+        """Observed risk score at the student's last screening flag (0 if never flagged)."""
+
     def screening_due(self, t: int) -> bool:
         """Review months from ``screening_start_month`` every ``review_interval_months``; a
         review that falls in July (no school) is held in August instead."""
@@ -306,7 +315,15 @@ class School(Agency):
         flagged = np.flatnonzero((st.status == IN_SCHOOL) & (observed_risk >= self.model.cfg.intervention.risk_threshold)
                                  & ~self.engaged())
         self.enqueue(flagged, t)
+        self.flagged_risk[flagged] = observed_risk[flagged]
         return flagged
+
+    def queue_priority(self, ids: np.ndarray) -> tuple[np.ndarray, ...]:
+        """With ``intervention.queue_order=risk`` (triage) the highest risk seen at screening
+        goes first; otherwise first come, first served."""
+        if self.model.cfg.intervention.queue_order == "risk":
+            return (-self.flagged_risk[ids],)
+        return ()
 
 
 class FollowUpService(Agency):

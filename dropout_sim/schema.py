@@ -254,6 +254,8 @@ class InterventionConfig:
                                  "weight of strain in the risk score (seen only when information is shared)")
     first_grades_month: int = param(4, "month of the school year", 0, 11,
                                     "month of the school year when first grades are known (4 = December)")
+    queue_order: str = param("fifo", "-", doc="order of the school's queue: first come first served, or "
+                             "highest observed risk first (triage)", choices=("fifo", "risk"))
 
 
 @dataclass

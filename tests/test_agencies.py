@@ -284,3 +284,21 @@ def test_reviews_that_fall_in_july_are_held_in_august(start, interval, expected)
                       f"intervention.review_interval_months={interval}", size=100)
     due = [t for t in range(expected[-1] + 1) if model.school.screening_due(t)]
     assert due == expected
+
+
+def test_triage_queue_admits_the_highest_risk_first():
+    admitted_risk = {}
+    for order in ("fifo", "risk"):
+        model = model_for("agencies.school.posts_per_1000=0.2", "dynamics.acceptance_base=1",
+                          f"intervention.queue_order={order}", size=2000)
+        st = model.students
+        rng = np.random.default_rng(0)
+        st.engagement[:] = rng.uniform(0.2, 1.0, st.n)
+        observed = model.risk_score(True, False)
+        flagged = model.school.screen(4, observed)
+        assert flagged.size > 50
+        model.school.serve(4, no_cases(model))
+        new = np.flatnonzero(model.school.case_start == 4)
+        admitted_risk[order] = observed[new].mean()
+        assert new.size < flagged.size                    # capacity binds
+    assert admitted_risk["risk"] > admitted_risk["fifo"] + 0.05
