@@ -80,7 +80,6 @@ class Agency(mesa.Agent):
         self.queued_since = np.full(n, NO_MONTH, dtype=np.int32)
         self.case_left = np.zeros(n, dtype=np.int16)
         self.case_start = np.full(n, NO_MONTH, dtype=np.int32)
-        self.ever_helped = np.zeros(n, dtype=bool)
         self.ledger = MonthLedger(capacity=self.capacity)
 
     # ------------------------------------------------------------------ routes in
@@ -222,7 +221,6 @@ class Agency(mesa.Agent):
         led.caseload = int((self.case_left > 0).sum())
         model.hours_received[helped] += cost_helped
         self.apply_help(t, helped, involved)
-        self.ever_helped[helped] = True
         self.case_left[helped] -= 1
         ended = helped[self.case_left[helped] == 0]
         return helped, ended

@@ -14,13 +14,14 @@ before anything is written.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 from .schema import ConfigError, register_configs
 
 EXIT_BAD_CONFIG = 2
 
 
-def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+def _fail(message: str) -> NoReturn:
     print(f"dropout-sim: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_BAD_CONFIG)
 

@@ -215,7 +215,7 @@ def agency_hours(sweep: "Sweep") -> Figure:
 def agencies_per_case(sweep: "Sweep") -> Figure | None:
     """Completion, agency hours and meetings of helped students by the number of agencies on the case."""
     ok = sweep.ok
-    if f"by_agencies_involved.1.completion_5y" not in ok:
+    if "by_agencies_involved.1.completion_5y" not in ok:
         return None
     from .report import mean_ci
 

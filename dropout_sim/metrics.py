@@ -143,7 +143,7 @@ def _by_agencies_involved(model: "DropoutModel", helped: np.ndarray) -> dict[str
     """Outcomes and process per number of agencies that helped a student (1, 2, 3, 4+)."""
     st = model.students
     k = model.agencies_involved.sum(axis=1)
-    done5 = (st.completion_month != NO_MONTH) & (st.completion_month < NORMERT_TID_MONTHS)
+    done5 = st.completed_within()
     out = {}
     for lo, hi, name in ((1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 99, "4+")):
         sel = helped & (k >= lo) & (k <= hi)
@@ -161,8 +161,8 @@ def _by_agencies_involved(model: "DropoutModel", helped: np.ndarray) -> dict[str
 
 def summary(model: "DropoutModel") -> dict[str, Any]:
     """Headline outcomes and process measures of one run (JSON-ready)."""
-    st, cfg = model.students, model.cfg
-    done5 = (st.completion_month != NO_MONTH) & (st.completion_month < NORMERT_TID_MONTHS)
+    st = model.students
+    done5 = st.completed_within()
     done_any = st.completion_month != NO_MONTH
     by_track = {name: _share(done5, st.track == code) for code, name in enumerate(TRACK_NAMES)}
     by_band = {band_name(lo, hi): _share(done5, (st.grade_points >= lo) & (st.grade_points < hi))
@@ -173,7 +173,8 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
     both = at_risk & helped
     risk_to_help = np.maximum(0, model.first_help_month[both] - st.first_risk_month[both])
     contacted = model.ot_wait_months != NO_MONTH
-    helped_any = model.agencies_involved.any(axis=1)
+    involved = model.agencies_involved
+    helped_any = involved.any(axis=1)
     n_helped = int(helped_any.sum())
 
     agency_hours = {}
@@ -192,7 +193,7 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
             "assessment_hours": float(rec.series(f"{agency.name}_hours_assessment").sum()) if rec.rows else 0.0,
             "overhead_hours": float(rec.series(f"{agency.name}_hours_overhead").sum()) if rec.rows else 0.0,
             "peak_queue": int(queue.max()),
-            "students_helped": int(agency.ever_helped.sum()),
+            "students_helped": int(involved[:, agency.index].sum()),
             "colocated": bool(model.regime.is_colocated[agency.index]),
         }
     n_completed = int(done5.sum())
@@ -220,7 +221,7 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
         "duplicate_assessments_per_helped_student": (
             float(model.duplicate_assessments[helped_any].mean()) if n_helped else None),
         "hours_per_helped_student": float(model.hours_received[helped_any].mean()) if n_helped else None,
-        "agencies_per_helped_student": float(model.agencies_involved[helped_any].sum(axis=1).mean()) if n_helped else None,
+        "agencies_per_helped_student": float(involved[helped_any].sum(axis=1).mean()) if n_helped else None,
         "by_agencies_involved": _by_agencies_involved(model, helped_any),
         "dropped_handoffs": int(model.dropped_handoffs.sum()),
         "consent_refusals": int(model.consent_refusals.sum()),

@@ -96,7 +96,6 @@ class DropoutModel(mesa.Model):
         meetings / help_months is the meeting load per unit of help (joint meetings share it)."""
         self.dropped_handoffs = np.zeros(n, dtype=np.int16)
         self.consent_refusals = np.zeros(n, dtype=np.int16)
-        self.agencies_involved = np.zeros((n, k), dtype=bool)
         self.first_help_month = np.full(n, NO_MONTH, dtype=np.int32)
         self.first_help_by_agency = np.full((n, k), NO_MONTH, dtype=np.int32)
         self.ot_contact_month = np.full(n, NO_MONTH, dtype=np.int32)
@@ -107,7 +106,6 @@ class DropoutModel(mesa.Model):
     # ------------------------------------------------------------------ callbacks from agencies
     def mark_helped(self, ids: np.ndarray, t: int, agency_index: int, in_school: bool) -> None:
         self._helped_now[ids, agency_index] = True
-        self.agencies_involved[ids, agency_index] = True
         col = self.first_help_by_agency[:, agency_index]
         col[ids[col[ids] == NO_MONTH]] = t
         if in_school:
@@ -127,6 +125,11 @@ class DropoutModel(mesa.Model):
         self.joint_assessments[ids[joint]] += 1
         self.duplicate_assessments[ids[~joint & parallel]] += 1
         self.meetings[ids[~joint]] += 1
+
+    @property
+    def agencies_involved(self) -> np.ndarray:
+        """(n, K) bool: agency k has helped student s at least once."""
+        return self.first_help_by_agency != NO_MONTH
 
     # ------------------------------------------------------------------ risk
     def risk_score(self, observe_mastery: bool = True, observe_strain: bool = True) -> np.ndarray:

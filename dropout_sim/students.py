@@ -111,6 +111,11 @@ class Students:
         """Mask of students in school or in an apprenticeship."""
         return self.status <= APPRENTICE
 
+    def completed_within(self, months: int = calendar.NORMERT_TID_MONTHS) -> np.ndarray:
+        """Mask of students who completed within ``months`` of the first day of Vg1
+        (completion month 0 .. months-1; the default is normert tid, 60 months)."""
+        return (self.completion_month != NO_MONTH) & (self.completion_month < months)
+
     def status_counts(self) -> np.ndarray:
         return np.bincount(self.status, minlength=4)
 

@@ -123,7 +123,7 @@ def _probe_summary(model, needs0: np.ndarray) -> dict:
 
     s = summary(model)
     st = model.students
-    done5 = (st.completion_month != NO_MONTH) & (st.completion_month < NORMERT_TID_MONTHS)
+    done5 = st.completed_within()
     helped = model.agencies_involved.any(axis=1)
     hm = model.help_months[helped].sum()
     comp = _composite_mask(needs0)

@@ -105,7 +105,7 @@ def test_scenarios_share_the_cohort_and_student_draws():
 
 def test_outputs_are_written_with_required_columns(tmp_path):
     cfg = compose_config(["cohort.size=500", "output=full"])
-    result = run_simulation(cfg, tmp_path)
+    run_simulation(cfg, tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     assert {"summary.json", "monthly.csv", "students.csv", "trajectories.csv", "config.yaml"} <= names
     assert not [n for n in names if n.endswith(".tmp")]
