@@ -276,12 +276,10 @@ def calibrate(spec: Spec, overrides: Sequence[str] = (), log: Callable[[str], No
 
     remaining = max(1, spec.max_evaluations - 1)
     if spec.method == "Nelder-Mead":
-        res = minimize(obj, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * n, callback=callback,
-                       options={"maxfev": remaining, "initial_simplex": simplex,
-                                "xatol": spec.xatol, "fatol": spec.fatol})
+        options = {"maxfev": remaining, "initial_simplex": simplex, "xatol": spec.xatol, "fatol": spec.fatol}
     else:
-        res = minimize(obj, u0, method=spec.method, bounds=[(0.0, 1.0)] * n, callback=callback,
-                       options={"maxfun" if spec.method in ("L-BFGS-B", "TNC") else "maxfev": remaining})
+        options = {"maxfun" if spec.method in ("L-BFGS-B", "TNC") else "maxfev": remaining}
+    res = minimize(obj, u0, method=spec.method, bounds=[(0.0, 1.0)] * n, callback=callback, options=options)
     best = min(obj.evaluations, key=lambda e: e["loss"])
     seconds = time.perf_counter() - t0
     return CalibrationResult(spec, start, best["x"], start_values, best["values"], loss0, best["loss"],

@@ -34,11 +34,26 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(lines[:3]) if lines else type(exc).__name__
 
 
-def _is_hydra_flag(arg: str) -> bool:
-    return arg.startswith("-")
+_FLAGS_WITH_VALUE = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn",
+                     "--experimental-rerun")
 
 
-def _search_path(argv: list[str]) -> list[str]:
+def command_overrides(argv: list[str]) -> list[str]:
+    """The override arguments of a Hydra command line: flags and the values of flags that
+    take one (``--config-dir DIR``) left out."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _FLAGS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            out.append(arg)
+    return out
+
+
+def search_path(argv: list[str]) -> list[str]:
     """Extra config folders (``--config-dir DIR``, ``-cd DIR``, ``hydra.searchpath=[...]``) as a
     ``hydra.searchpath`` override, so prevalidation finds configs outside the package (e.g. a
     calibration written with ``dropout-sim calibrate --out DIR``)."""
@@ -66,7 +81,7 @@ def prevalidate(argv: list[str]) -> None:
 
     from .api import compose_config
 
-    overrides = [a for a in argv if not _is_hydra_flag(a) and "=" in a and not a.startswith("hydra")]
+    overrides = [a for a in command_overrides(argv) if not a.startswith("hydra")]
     try:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -78,9 +93,9 @@ def prevalidate(argv: list[str]) -> None:
                 variants = [v + [f"{ov.get_key_element()}={val}"] for v in variants for val in values][:64]
             else:
                 variants = [v + [ov.input_line] for v in variants]
-        search_path = _search_path(argv)
+        extra = search_path(argv)
         for variant in variants:
-            compose_config(search_path + variant)
+            compose_config(extra + variant)
     except ConfigError as exc:
         _fail(str(exc))
     except (HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
@@ -106,6 +121,7 @@ def run_main(argv: list[str]) -> None:
     import hydra
 
     from . import sweep
+    from .api import CONFIG_MODULE, CONFIG_NAME
 
     register_configs()
     prevalidate(argv)
@@ -113,7 +129,7 @@ def run_main(argv: list[str]) -> None:
     if plan is not None:
         argv = sweep.prepare_sweep(argv, plan)
     sys.argv = [sys.argv[0], *argv]
-    hydra.main(config_path="pkg://dropout_sim.configs", config_name="config", version_base="1.3")(_task)()
+    hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME, version_base="1.3")(_task)()
     if plan is not None:
         code = sweep.finish_sweep(plan)
         if code:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import os
 import re
@@ -51,7 +50,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .results import SUMMARY_FILE, atomic_write, atomic_write_text
+from .results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json
 from .sweep import FAILED_FILE, PROGRESS_DIR, expand_jobs
 
 PAIR_KEYS = ("seed", "replicate")
@@ -232,7 +231,6 @@ class Sweep:
     """Keys whose values differ between runs, except seed and replicate."""
     scenarios: list[str]
     """Scenario labels in sweep order."""
-    expected: int | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -292,16 +290,8 @@ def gather(sweep_dir: str | Path) -> Sweep:
     found_keys: set[frozenset] = set()
 
     for run_dir in find_run_dirs(sweep_dir):
-        summary = failure = None
-        try:
-            summary = json.loads((run_dir / SUMMARY_FILE).read_text())
-        except (OSError, ValueError):
-            summary = None
-        if summary is None:
-            try:
-                failure = json.loads((run_dir / FAILED_FILE).read_text())
-            except (OSError, ValueError):
-                failure = None
+        summary = read_json(run_dir / SUMMARY_FILE)
+        failure = read_json(run_dir / FAILED_FILE) if summary is None else None
         meta = (summary or {}).get("meta", {})
         overrides = _read_yaml_list(run_dir / ".hydra" / "overrides.yaml")
         if overrides is None:
@@ -388,8 +378,7 @@ def gather(sweep_dir: str | Path) -> Sweep:
         frame.insert(len(id_cols), "students", runs.at[i, "students"])
         parts.append(frame)
     monthly = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=id_cols)
-    return Sweep(sweep_dir, runs, monthly, key_order, scenario_keys, scenarios,
-                 len(expected) if expected is not None else None, notes)
+    return Sweep(sweep_dir, runs, monthly, key_order, scenario_keys, scenarios, notes)
 
 
 # --------------------------------------------------------------------------------------

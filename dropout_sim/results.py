@@ -144,11 +144,14 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def read_json(path: Path) -> Any:
+    """The parsed JSON file, or None if it is missing or unreadable (an unfinished write)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def is_complete(run_dir: Path) -> bool:
     """A run directory is complete when its summary.json exists and parses."""
-    path = Path(run_dir) / SUMMARY_FILE
-    try:
-        json.loads(path.read_text())
-        return True
-    except (OSError, ValueError):
-        return False
+    return read_json(Path(run_dir) / SUMMARY_FILE) is not None

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .results import RESULT_FILES, SUMMARY_FILE, atomic_write_text, config_hash, config_yaml
+from .results import RESULT_FILES, SUMMARY_FILE, atomic_write_text, config_hash, config_yaml, read_json
 
 FAILED_FILE = "failed.json"
 PROGRESS_DIR = ".progress"
@@ -106,9 +106,10 @@ def plan_sweep(argv: Sequence[str]) -> SweepPlan | None:
     from .api import CONFIG_MODULE, CONFIG_NAME
     from .schema import register_configs
 
-    args = [a for a in argv if not a.startswith("-")]
+    from .cli import command_overrides, search_path
+
     try:
-        parsed = OverridesParser.create().parse_overrides(args)
+        parsed = OverridesParser.create().parse_overrides(command_overrides(list(argv)))
     except Exception:  # noqa: BLE001 - Hydra reports bad overrides itself
         return None
     plain = [ov.input_line for ov in parsed if not ov.is_sweep_override()]
@@ -117,7 +118,8 @@ def plan_sweep(argv: Sequence[str]) -> SweepPlan | None:
     try:
         GlobalHydra.instance().clear()
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-            cfg = compose(config_name=CONFIG_NAME, overrides=plain, return_hydra_config=True)
+            cfg = compose(config_name=CONFIG_NAME, overrides=search_path(list(argv)) + plain,
+                          return_hydra_config=True)
         hydra_cfg = cfg.hydra
         multirun = is_multirun_flag(argv) or str(OmegaConf.select(hydra_cfg, "mode")).endswith("MULTIRUN")
         if not multirun:
@@ -231,10 +233,10 @@ def finished_with_hash(run_dir: Path, cfg_hash: str) -> bool:
 
     Complete = ``summary.json`` parses; same = same config hash and package version.
     """
-    try:
-        meta = json.loads((Path(run_dir) / SUMMARY_FILE).read_text()).get("meta", {})
-    except (OSError, ValueError):
+    summary = read_json(Path(run_dir) / SUMMARY_FILE)
+    if not isinstance(summary, dict):
         return False
+    meta = summary.get("meta", {})
     return meta.get("config_hash") == cfg_hash and meta.get("dropout_sim_version") == __version__
 
 
@@ -247,10 +249,7 @@ def clear_run_dir(run_dir: Path) -> None:
     """
     run_dir = Path(run_dir)
     for name in (SUMMARY_FILE, FAILED_FILE):
-        try:
-            (run_dir / name).unlink()
-        except FileNotFoundError:
-            pass
+        (run_dir / name).unlink(missing_ok=True)
     for name in RESULT_FILES:
         try:
             (run_dir / name).unlink()
@@ -258,10 +257,7 @@ def clear_run_dir(run_dir: Path) -> None:
             pass
     if run_dir.is_dir():
         for tmp in run_dir.glob(".*.tmp"):
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
+            tmp.unlink(missing_ok=True)
 
 
 def write_failure(run_dir: Path, exc: BaseException, overrides: Sequence[str],

@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .calendar import NORMERT_TID_MONTHS
+from .calibrate import summary_value
 from .students import NEED_INDEX, NO_MONTH
 
 HORIZON = NORMERT_TID_MONTHS
@@ -224,10 +225,7 @@ class Runner:
         return [flat[i * replicates:(i + 1) * replicates] for i in range(len(scenarios))]
 
 
-def _get(s: dict, key: str) -> float:
-    from .calibrate import summary_value
-
-    return summary_value(s, key)
+_get = summary_value  # a summary key by dotted path ("completion_5y_by_track.academic")
 
 
 def _diff(a: list[dict], b: list[dict], key: str) -> Estimate:

@@ -117,3 +117,12 @@ def test_schema_documents_every_parameter():
     for row in rows:
         assert row["unit"], row["key"]
         assert row["doc"], row["key"]
+
+
+def test_command_overrides_skip_flags_and_their_values():
+    from dropout_sim.cli import command_overrides
+
+    argv = ["-m", "--config-dir", "runs/regime=siloed", "+calibration=mine", "-cn", "config",
+            "regime=siloed,colocated", "hydra.sweep.dir=x", "~agencies.ppt"]
+    assert command_overrides(argv) == ["+calibration=mine", "regime=siloed,colocated", "hydra.sweep.dir=x",
+                                       "~agencies.ppt"]
