@@ -29,6 +29,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .calendar import NORMERT_TID_MONTHS
+from .intervals import t_half_width
 from .results import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,13 +59,11 @@ def _band(values: np.ndarray, lo: float = 0.0, hi: float = np.inf) -> tuple[np.n
 
     The band is clipped to [lo, hi] (the range the quantity can take: 0-1 for shares).
     """
-    from scipy import stats
-
     n = values.shape[0]
     mean = values.mean(axis=0)
     if n < 2:
         return mean, mean, mean
-    half = stats.t.ppf(0.975, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
+    half = t_half_width(values.std(axis=0, ddof=1) / math.sqrt(n), n - 1)
     return mean, np.clip(mean - half, lo, hi), np.clip(mean + half, lo, hi)
 
 

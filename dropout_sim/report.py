@@ -50,13 +50,13 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .intervals import LEVEL, t_half_width
 from .results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json
 from .sweep import FAILED_FILE, PROGRESS_DIR, expand_jobs
 
 PAIR_KEYS = ("seed", "replicate")
 """Keys that identify a replicate (paired across scenarios), never a scenario."""
 DEFAULT_METRIC = "completion_5y"
-LEVEL = 0.95
 OK = "ok"
 RUN_CONFIG = "config.yaml"
 SKIP_DIRS = {".hydra", ".submitit", PROGRESS_DIR, "report"}
@@ -71,8 +71,6 @@ META_COLUMNS = {"seed": "seed", "replicate": "replicate", "regime": "regime_name
 # --------------------------------------------------------------------------------------
 def mean_ci(values: Iterable[float], level: float = LEVEL) -> tuple[float, float, float, int]:
     """Mean and ``level`` t-interval over replicates: (mean, low, high, n); NaN bounds if n < 2."""
-    from scipy import stats
-
     x = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
     x = x[np.isfinite(x)]
     n = int(x.size)
@@ -81,14 +79,12 @@ def mean_ci(values: Iterable[float], level: float = LEVEL) -> tuple[float, float
     m = float(x.mean())
     if n < 2:
         return m, math.nan, math.nan, n
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    half = float(t_half_width(x.std(ddof=1) / math.sqrt(n), n - 1, level))
     return m, m - half, m + half, n
 
 
 def welch_ci(a: Iterable[float], b: Iterable[float], level: float = LEVEL) -> tuple[float, float, float]:
     """Unpaired difference mean(a) - mean(b) with a Welch t-interval: (diff, low, high)."""
-    from scipy import stats
-
     a = np.asarray(list(a), dtype=float)
     b = np.asarray(list(b), dtype=float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
@@ -101,7 +97,7 @@ def welch_ci(a: Iterable[float], b: Iterable[float], level: float = LEVEL) -> tu
     if se == 0:
         return d, d, d
     df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
-    half = float(stats.t.ppf(0.5 + level / 2, df) * se)
+    half = float(t_half_width(se, df, level))
     return d, d - half, d + half
 
 

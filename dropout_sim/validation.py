@@ -31,6 +31,7 @@ import numpy as np
 
 from .calendar import NORMERT_TID_MONTHS
 from .calibrate import summary_value
+from .intervals import t_half_width
 from .students import NEED_INDEX, NO_MONTH
 
 HORIZON = NORMERT_TID_MONTHS
@@ -54,13 +55,11 @@ class Estimate:
 
     @classmethod
     def of(cls, values: Sequence[float], level: float = 0.95) -> "Estimate":
-        from scipy import stats
-
         v = np.asarray(values, dtype=float)
         m = float(v.mean())
         if v.size < 2:
             return cls(m, float("nan"), float("nan"), v.tolist())
-        half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+        half = float(t_half_width(v.std(ddof=1) / np.sqrt(v.size), v.size - 1, level))
         return cls(m, m - half, m + half, v.tolist())
 
     def __str__(self) -> str:
