@@ -68,7 +68,8 @@ class Estimate:
 
 @dataclass
 class Check:
-    """One testable statement: an estimate and the interval it must lie in (inclusive bounds)."""
+    """One testable statement: an estimate and the interval it must lie strictly inside (an
+    interval touching 0 is not evidence of a direction)."""
 
     name: str
     estimate: Estimate
