@@ -159,9 +159,7 @@ class Agency(mesa.Agent):
         case_hours = cfg.hours_per_case_month * model.intensity
 
         def coordination(ids: np.ndarray) -> np.ndarray:
-            inv = involved[ids].copy()
-            inv[:, self.index] = True
-            return model.regime.coordination(inv)[:, self.index]
+            return model.regime.coordination(self.with_self(involved, ids))[:, self.index]
 
         def fitting(cost: np.ndarray) -> int:
             return int(np.searchsorted(np.cumsum(cost), available * (1 + 1e-12), side="right"))
@@ -199,11 +197,7 @@ class Agency(mesa.Agent):
             led.declined += int((~accept).sum())
             led.not_approved += int((accept & ~approved).sum())
             led.hours_assessment += float(assess.sum())
-            parallel = np.zeros(batch.size, dtype=bool)
-            for other in model.agency_list:
-                if other is not self:
-                    parallel |= other.case_left[batch] > 0
-            model.record_assessments(batch, joint, parallel)
+            model.record_assessments(batch, joint, self.partner_holds_case(batch))
             model.hours_received[batch] += assess
             new_cases = batch[ok]
             self.case_left[new_cases] = cfg.case_months
@@ -229,16 +223,28 @@ class Agency(mesa.Agent):
         """Extra sort keys (most significant last) put before arrival order; none: FIFO."""
         return ()
 
-    def joint_assessment(self, ids: np.ndarray) -> np.ndarray:
-        """True where a co-located partner holds an open case now (including one opened earlier
-        this month): the student is on the joint plan, so no separate intake is needed."""
-        joint = np.zeros(ids.size, dtype=bool)
-        if not self.model.regime.is_colocated[self.index]:
-            return joint
+    def with_self(self, involved: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Rows ``ids`` of an (n, K) involvement matrix with this agency marked as involved."""
+        inv = involved[ids].copy()
+        inv[:, self.index] = True
+        return inv
+
+    def partner_holds_case(self, ids: np.ndarray, colocated_only: bool = False) -> np.ndarray:
+        """True where another agency (only co-located partners if asked) holds an open case
+        now, including cases opened earlier this month."""
+        held = np.zeros(ids.size, dtype=bool)
         for other in self.model.agency_list:
-            if other is not self and self.model.regime.colocated_pair[self.index, other.index]:
-                joint |= other.case_left[ids] > 0
-        return joint
+            if other is self or (colocated_only and not self.model.regime.colocated_pair[self.index, other.index]):
+                continue
+            held |= other.case_left[ids] > 0
+        return held
+
+    def joint_assessment(self, ids: np.ndarray) -> np.ndarray:
+        """True where a co-located partner holds an open case: the student is on the joint
+        plan, so no separate intake is needed."""
+        if not self.model.regime.is_colocated[self.index]:
+            return np.zeros(ids.size, dtype=bool)
+        return self.partner_holds_case(ids, colocated_only=True)
 
     def approve(self, t: int, ids: np.ndarray) -> np.ndarray:
         """Approval of an assessed case; caseworkers differ (practice variation) unless co-located."""
@@ -257,9 +263,7 @@ class Agency(mesa.Agent):
     def effect_scale(self, ids: np.ndarray, involved: np.ndarray) -> np.ndarray:
         """Effect multiplier: intensity x trust x fragmentation among the agencies on the case."""
         st = self.model.students
-        inv = involved[ids].copy()
-        inv[:, self.index] = True
-        frag = self.model.regime.effectiveness(inv)[:, self.index]
+        frag = self.model.regime.effectiveness(self.with_self(involved, ids))[:, self.index]
         return self.model.intensity * frag * (0.3 + 0.7 * st.trust[ids])
 
     def apply_help(self, t: int, ids: np.ndarray, involved: np.ndarray) -> None:

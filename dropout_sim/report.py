@@ -52,7 +52,7 @@ import pandas as pd
 
 from .intervals import LEVEL, t_half_width
 from .results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json
-from .sweep import FAILED_FILE, PROGRESS_DIR, expand_jobs
+from .sweep import FAILED_FILE, PROGRESS_DIR, basic_sweeper_jobs
 
 PAIR_KEYS = ("seed", "replicate")
 """Keys that identify a replicate (paired across scenarios), never a scenario."""
@@ -203,13 +203,8 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
         return None
     try:
         cfg = OmegaConf.load(path)
-        target = str(OmegaConf.select(cfg, "hydra.sweeper._target_", default=""))
-        if not target.endswith("BasicSweeper"):
-            return None
-        params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)
-        params = OmegaConf.to_container(params) if params is not None else None
         task = [str(x) for x in OmegaConf.select(cfg, "hydra.overrides.task", default=[])]
-        return expand_jobs(params, task)
+        return basic_sweeper_jobs(cfg.hydra, task)
     except Exception:  # noqa: BLE001 - an unreadable definition only costs the missing-run check
         return None
 

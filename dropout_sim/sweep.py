@@ -76,6 +76,17 @@ def is_multirun_flag(argv: Sequence[str]) -> bool:
     return any(a in ("-m", "--multirun") for a in argv)
 
 
+def basic_sweeper_jobs(hydra_cfg: Any, task_overrides: Sequence[str]) -> list[list[str]] | None:
+    """The job list of a sweep whose ``hydra`` config node uses the basic sweeper; None for
+    any other sweeper (its jobs cannot be known in advance)."""
+    from omegaconf import OmegaConf
+
+    if not str(OmegaConf.select(hydra_cfg, "sweeper._target_", default="") or "").endswith("BasicSweeper"):
+        return None
+    params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None)
+    return expand_jobs(OmegaConf.to_container(params) if params else None, task_overrides)
+
+
 def expand_jobs(params: dict[str, str] | None, task_overrides: Sequence[str]) -> list[list[str]]:
     """The job list of Hydra's basic sweeper: ``hydra.sweeper.params`` then the command line.
 
@@ -125,12 +136,7 @@ def plan_sweep(argv: Sequence[str]) -> SweepPlan | None:
         if not multirun:
             return None
         sweep_dir = Path(str(hydra_cfg.sweep.dir))
-        sweeper = str(OmegaConf.select(hydra_cfg, "sweeper._target_") or "")
-        jobs = None
-        if sweeper.endswith("BasicSweeper"):
-            params = OmegaConf.to_container(hydra_cfg.sweeper.params) if hydra_cfg.sweeper.params else None
-            jobs = expand_jobs(params, task)
-        return SweepPlan(sweep_dir, jobs)
+        return SweepPlan(sweep_dir, basic_sweeper_jobs(hydra_cfg, task))
     except Exception:  # noqa: BLE001 - composition errors are Hydra's (or prevalidate's) to report
         return None
     finally:
