@@ -311,26 +311,28 @@ def gather(sweep_dir: str | Path) -> Sweep:
         rows.append(row)
 
     notes = []
+    job_keys = [_job_key(job) for job in expected or []]
     if expected is not None:
-        expected_keys = {_job_key(job) for job in expected}
+        expected_keys = set(job_keys)
         for row in rows:
             if row["_key"] not in expected_keys and row["status"] == OK:
                 row["status"] = "extra"
                 row["error"] = "not in the current sweep definition (multirun.yaml)"
-        for job in expected:
-            if _job_key(job) not in found_keys:
+        for job, key in zip(expected, job_keys):
+            if key not in found_keys:
                 rows.append({"run": "", "status": "missing", "error": "never started",
-                             **{k: _parse_value(v) for k, v in map(split_override, job)}, "_key": _job_key(job)})
+                             **{k: _parse_value(v) for k, v in map(split_override, job)}, "_key": key})
     else:
         notes.append("no multirun.yaml with a basic sweeper: runs that never started cannot be listed")
 
     if not rows:
         raise FileNotFoundError(f"no run folders under {sweep_dir}")
     # sweep order (the job list) where known, so scenarios appear in the order they were swept
-    position = {key: i for i, key in enumerate(_job_key(job) for job in expected or [])}
+    position = {key: i for i, key in enumerate(job_keys)}
     order = sorted(range(len(rows)), key=lambda i: (position.get(rows[i]["_key"], len(position)),
                                                      _natural(rows[i]["run"])))
-    monthly_parts = {order.index(i): frame for i, frame in monthly_parts.items()}
+    new_index = {old: new for new, old in enumerate(order)}
+    monthly_parts = {new_index[i]: frame for i, frame in monthly_parts.items()}
     runs = pd.DataFrame([rows[i] for i in order])
     for k in PAIR_KEYS:  # a replicate not overridden is the config default: take it from the summary
         if k not in runs:
