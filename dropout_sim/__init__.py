@@ -15,8 +15,8 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+source"
 
-from .api import RunResult, compose_config, run_simulation  # noqa: E402
-from .model import DropoutModel  # noqa: E402
+from .runs.api import RunResult, compose_config, run_simulation  # noqa: E402
+from .model.model import DropoutModel  # noqa: E402
 from .schema import Config, ConfigError  # noqa: E402
 
 __all__ = ["Config", "ConfigError", "DropoutModel", "RunResult", "compose_config", "run_simulation",

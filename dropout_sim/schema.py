@@ -16,6 +16,8 @@ import math
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Dict, List
 
+from .errors import ConfigError
+
 NEEDS = ("academic", "psychosocial", "financial", "learning_difficulty", "practical")
 """The five kinds of need a student may have (brief section 1, "composite challenges")."""
 
@@ -23,10 +25,6 @@ AGENCY_KINDS = ("school", "ppt", "health", "nav", "ot", "service")
 """Agency behaviours available; ``service`` is a plain referral-only agency (e.g. child welfare)."""
 
 MAX_HORIZON_MONTHS = 240
-
-
-class ConfigError(ValueError):
-    """A configuration value outside its allowed range; the message is one line."""
 
 
 def param(default: Any, unit: str, lo: float | None = None, hi: float | None = None,

@@ -12,7 +12,7 @@ columns of ``report/runs.csv``).
 
 import sys
 
-from dropout_sim.sweep import experiment_main
+from dropout_sim.runs.sweep import experiment_main
 
 if __name__ == "__main__":
     sys.exit(experiment_main("agencies_per_case", ["--baseline", "siloed"]))

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dropout_sim.sweep import dropout_sim_command
+from dropout_sim.runs.sweep import dropout_sim_command
 
 
 def measure(workers: int, replicates: int, size: int, root: Path) -> tuple[int, float]:

@@ -10,7 +10,7 @@ used against capacity per agency (``agency_hours.png``): gains shrink as capacit
 
 import sys
 
-from dropout_sim.sweep import experiment_main
+from dropout_sim.runs.sweep import experiment_main
 
 if __name__ == "__main__":
     sys.exit(experiment_main("capacity", ["--baseline", "school.posts_per_1000=2 ot.posts_per_1000=1"]))

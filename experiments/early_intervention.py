@@ -11,7 +11,7 @@ with a heat map of completion within 60 months over the two keys
 
 import sys
 
-from dropout_sim.sweep import experiment_main
+from dropout_sim.runs.sweep import experiment_main
 
 if __name__ == "__main__":
     sys.exit(experiment_main("early_intervention",

@@ -12,7 +12,7 @@ runs already finished with the same config.
 
 import sys
 
-from dropout_sim.sweep import experiment_main
+from dropout_sim.runs.sweep import experiment_main
 
 if __name__ == "__main__":
     sys.exit(experiment_main("regime_comparison", ["--baseline", "siloed"]))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dropout_sim import DropoutModel, compose_config, run_simulation
-from dropout_sim.students import NO_MONTH, OUTSIDE
+from dropout_sim.model.students import NO_MONTH, OUTSIDE
 
 
 def model_for(*overrides, size=2000):

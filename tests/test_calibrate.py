@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dropout_sim import calibrate as cal
-from dropout_sim.api import compose_config, run_simulation
+from dropout_sim.analysis import calibrate as cal
+from dropout_sim.runs.api import compose_config, run_simulation
 from dropout_sim.schema import ConfigError
 
 

@@ -120,7 +120,7 @@ def test_schema_documents_every_parameter():
 
 
 def test_command_overrides_skip_flags_and_their_values():
-    from dropout_sim.cli import command_overrides
+    from dropout_sim.runs.overrides import command_overrides
 
     argv = ["-m", "--config-dir", "runs/regime=siloed", "+calibration=mine", "-cn", "config",
             "regime=siloed,colocated", "hydra.sweep.dir=x", "~agencies.ppt"]

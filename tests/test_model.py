@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dropout_sim import DropoutModel, compose_config, run_simulation
-from dropout_sim.students import COMPLETED, NO_MONTH, OUTSIDE
+from dropout_sim.model.students import COMPLETED, NO_MONTH, OUTSIDE
 
 STRESS = [
     [],

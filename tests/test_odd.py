@@ -1,12 +1,12 @@
 """docs/ODD.md's parameter tables are generated from the schema and configs and must not drift."""
 
-from dropout_sim import odd
+from dropout_sim.analysis import odd
 from dropout_sim.schema import iter_params
 
 
 def test_committed_tables_equal_generated():
     text = odd.ODD_PATH.read_text(encoding="utf-8")
-    assert odd.render(text) == text, "docs/ODD.md is out of date: run python -m dropout_sim.odd"
+    assert odd.render(text) == text, "docs/ODD.md is out of date: run python -m dropout_sim.analysis.odd"
 
 
 def test_every_parameter_has_a_row_with_unit_and_source():

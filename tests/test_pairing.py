@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from dropout_sim import DropoutModel, compose_config, run_simulation
-from dropout_sim.metrics import student_table
-from dropout_sim.report import mean_ci, paired_differences, welch_ci
+from dropout_sim.model.metrics import student_table
+from dropout_sim.analysis.intervals import mean_ci, welch_ci
+from dropout_sim.analysis.report import paired_differences
 
 HISTORY = ("completion_month", "first_dropout_month", "status_at_end", "first_risk_month", "repeats")
 SCENARIOS = {

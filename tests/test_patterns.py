@@ -3,13 +3,13 @@
 Each test runs paired scenarios (replicate r of every scenario shares its cohort and draws) with
 fixed seeds and checks a 95 % t interval over replicates against the pattern's direction, so the
 tolerance is the replicate spread, not a tuned number. The experiments live in
-dropout_sim/validation.py (also behind ``dropout-sim validate``); this file fixes their size and
+dropout_sim/analysis/validation.py (also behind ``dropout-sim validate``); this file fixes their size and
 asserts each statement. Nothing in the model knows which scenario it runs.
 """
 
 import pytest
 
-from dropout_sim import validation as v
+from dropout_sim.analysis import validation as v
 
 REPS = 5          # paired replicates per scenario
 SIZE = 20000      # students per replicate

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from dropout_sim.calendar import NORMERT_TID_MONTHS
-from dropout_sim.figures import STATUS_COLUMNS, gid
-from dropout_sim.report import build_report, gather, main as report_main
-from dropout_sim.results import SUMMARY_FILE
-from dropout_sim.sweep import FAILED_FILE, dropout_sim_command
+from dropout_sim.analysis.figures import STATUS_COLUMNS, gid
+from dropout_sim.analysis.report import build_report, gather, main as report_main
+from dropout_sim.runs.results import SUMMARY_FILE
+from dropout_sim.runs.sweep import FAILED_FILE, dropout_sim_command
 
 
 

@@ -8,7 +8,7 @@ import pytest
 from dropout_sim import compose_config
 from dropout_sim.calendar import JUNE, is_term_start
 from dropout_sim.rng import Streams
-from dropout_sim.students import (APPRENTICE, APPRENTICESHIP, COMPLETED, IN_SCHOOL, OUTSIDE,
+from dropout_sim.model.students import (APPRENTICE, APPRENTICESHIP, COMPLETED, IN_SCHOOL, OUTSIDE,
                                   HelpReceived, Students)
 
 

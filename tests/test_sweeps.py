@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 
 from dropout_sim import compose_config
-from dropout_sim.report import gather
-from dropout_sim.results import SUMMARY_FILE, is_complete
-from dropout_sim.sweep import FAILED_FILE, clear_run_dir, dropout_sim_command, plan_sweep
+from dropout_sim.analysis.report import gather
+from dropout_sim.runs.results import SUMMARY_FILE, is_complete
+from dropout_sim.runs.sweep import FAILED_FILE, clear_run_dir, dropout_sim_command, plan_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["cohort.size=300", "horizon_months=60"]  # 60 months is the least that measures completion
@@ -148,7 +148,7 @@ def test_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
 KILL_WHILE_WRITING = r"""
 import sys, time
 from pathlib import Path
-import dropout_sim.results as results
+import dropout_sim.runs.results as results
 from dropout_sim import compose_config, run_simulation
 
 out, flag = Path(sys.argv[1]), Path(sys.argv[2])

@@ -50,9 +50,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .intervals import LEVEL, t_half_width
-from .results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json
-from .sweep import FAILED_FILE, PROGRESS_DIR, basic_sweeper_jobs
+from .intervals import mean_ci, welch_ci
+from ..runs.results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json
+from ..runs.overrides import split_override
+from ..runs.sweep import FAILED_FILE, PROGRESS_DIR, basic_sweeper_jobs
 
 PAIR_KEYS = ("seed", "replicate")
 """Keys that identify a replicate (paired across scenarios), never a scenario."""
@@ -69,38 +70,6 @@ META_COLUMNS = {"seed": "seed", "replicate": "replicate", "regime": "regime_name
 # --------------------------------------------------------------------------------------
 # statistics
 # --------------------------------------------------------------------------------------
-def mean_ci(values: Iterable[float], level: float = LEVEL) -> tuple[float, float, float, int]:
-    """Mean and ``level`` t-interval over replicates: (mean, low, high, n); NaN bounds if n < 2."""
-    x = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
-    x = x[np.isfinite(x)]
-    n = int(x.size)
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    m = float(x.mean())
-    if n < 2:
-        return m, math.nan, math.nan, n
-    half = float(t_half_width(x.std(ddof=1) / math.sqrt(n), n - 1, level))
-    return m, m - half, m + half, n
-
-
-def welch_ci(a: Iterable[float], b: Iterable[float], level: float = LEVEL) -> tuple[float, float, float]:
-    """Unpaired difference mean(a) - mean(b) with a Welch t-interval: (diff, low, high)."""
-    a = np.asarray(list(a), dtype=float)
-    b = np.asarray(list(b), dtype=float)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if a.size < 2 or b.size < 2:
-        d = float(a.mean() - b.mean()) if a.size and b.size else math.nan
-        return d, math.nan, math.nan
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    d = float(a.mean() - b.mean())
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return d, d, d
-    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
-    half = float(t_half_width(se, df, level))
-    return d, d - half, d + half
-
-
 def paired_differences(runs: pd.DataFrame, metric: str, baseline: str,
                        scenario_col: str = "scenario", pair_cols: Sequence[str] = PAIR_KEYS) -> pd.DataFrame:
     """Per scenario: ``metric`` minus the baseline's, paired by replicate, with intervals.
@@ -154,12 +123,6 @@ def _parse_value(text: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)) or value is None:
         return text
     return value
-
-
-def split_override(line: str) -> tuple[str, str]:
-    """``+a.b=1`` -> (``a.b``, ``1``): the key without Hydra's ``+``/``++``/``~`` prefix."""
-    key, _, value = line.partition("=")
-    return key.lstrip("+~"), value
 
 
 def _job_key(overrides: Sequence[str]) -> frozenset:

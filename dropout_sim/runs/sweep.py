@@ -8,7 +8,7 @@ machine), every job runs :func:`run_task` in its own folder ``<sweep dir>/<job n
 ``.hydra/``
     written by Hydra when the job starts: the composed config and the job's overrides
 ``config.yaml``, ``monthly.csv``, ``students.csv``, ``summary.json``
-    the results (:func:`dropout_sim.results.write_run`); ``summary.json`` is written last and
+    the results (:func:`dropout_sim.runs.results.write_run`); ``summary.json`` is written last and
     atomically, so it is the completion marker
 ``failed.json``
     written (atomically) instead of ``summary.json`` when the job raised: error, traceback
@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
+from .. import __version__
+from ..errors import fail
 from .results import RESULT_FILES, SUMMARY_FILE, atomic_write_text, config_hash, config_yaml, read_json
 
 FAILED_FILE = "failed.json"
@@ -115,9 +116,9 @@ def plan_sweep(argv: Sequence[str]) -> SweepPlan | None:
     from omegaconf import OmegaConf
 
     from .api import CONFIG_MODULE, CONFIG_NAME
-    from .schema import register_configs
+    from ..schema import register_configs
 
-    from .cli import command_overrides, search_path
+    from .overrides import command_overrides, search_path
 
     try:
         parsed = OverridesParser.create().parse_overrides(command_overrides(list(argv)))
@@ -295,7 +296,7 @@ def run_task(cfg: Any) -> dict | None:
     from hydra.types import RunMode
 
     from .api import run_simulation
-    from .schema import ConfigError, to_config
+    from ..schema import ConfigError, to_config
 
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
     hc = HydraConfig.get()
@@ -311,9 +312,7 @@ def run_task(cfg: Any) -> dict | None:
         config = to_config(cfg)
     except ConfigError as exc:
         if not multirun:
-            from .cli import _fail
-
-            _fail(str(exc))
+            fail(str(exc))
         clear_run_dir(out_dir)
         write_failure(out_dir, exc, overrides)
         record_progress(sweep_dir, "failed", f"{what}: FAILED bad config: {exc}")

@@ -14,16 +14,10 @@ before anything is written.
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
 
-from .schema import ConfigError, register_configs
-
-EXIT_BAD_CONFIG = 2
-
-
-def _fail(message: str) -> NoReturn:
-    print(f"dropout-sim: error: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_BAD_CONFIG)
+from ..errors import ConfigError, fail
+from ..runs.overrides import command_overrides, search_path
+from ..schema import register_configs
 
 
 def _one_line(exc: BaseException) -> str:
@@ -32,42 +26,6 @@ def _one_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith(("full_key:", "object_type", "Set the environment"))]
     return " ".join(lines[:3]) if lines else type(exc).__name__
-
-
-_FLAGS_WITH_VALUE = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn",
-                     "--experimental-rerun")
-
-
-def command_overrides(argv: list[str]) -> list[str]:
-    """The override arguments of a Hydra command line: flags and the values of flags that
-    take one (``--config-dir DIR``) left out."""
-    out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in _FLAGS_WITH_VALUE:
-            skip = True
-        elif not arg.startswith("-"):
-            out.append(arg)
-    return out
-
-
-def search_path(argv: list[str]) -> list[str]:
-    """Extra config folders (``--config-dir DIR``, ``-cd DIR``, ``hydra.searchpath=[...]``) as a
-    ``hydra.searchpath`` override, so prevalidation finds configs outside the package (e.g. a
-    calibration written with ``dropout-sim calibrate --out DIR``)."""
-    from pathlib import Path
-
-    dirs: list[str] = []
-    for i, arg in enumerate(argv):
-        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
-            dirs.append(f"file://{Path(argv[i + 1]).expanduser().resolve()}")
-        elif arg.startswith("--config-dir="):
-            dirs.append(f"file://{Path(arg.split('=', 1)[1]).expanduser().resolve()}")
-        elif arg.startswith("hydra.searchpath="):
-            dirs += [d.strip() for d in arg.split("=", 1)[1].strip("[]").split(",") if d.strip()]
-    return [f"hydra.searchpath=[{','.join(dirs)}]"] if dirs else []
 
 
 def prevalidate(argv: list[str]) -> None:
@@ -79,7 +37,7 @@ def prevalidate(argv: list[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from .api import compose_config
+    from ..runs.api import compose_config
 
     overrides = [a for a in command_overrides(argv) if not a.startswith("hydra")]
     try:
@@ -97,17 +55,17 @@ def prevalidate(argv: list[str]) -> None:
         for variant in variants:
             compose_config(extra + variant)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
-        _fail(_one_line(exc))
+        fail(_one_line(exc))
 
 
 def _task(cfg) -> dict | None:
-    """The Hydra job (one run of a run or a sweep): see :func:`dropout_sim.sweep.run_task`.
+    """The Hydra job (one run of a run or a sweep): see :func:`dropout_sim.runs.sweep.run_task`.
 
     A module-level function so every launcher (joblib, submitit) can pickle it by name.
     """
-    from .sweep import run_task
+    from ..runs.sweep import run_task
 
     return run_task(cfg)
 
@@ -120,8 +78,8 @@ def run_main(argv: list[str]) -> None:
     """
     import hydra
 
-    from . import sweep
-    from .api import CONFIG_MODULE, CONFIG_NAME
+    from ..runs import sweep
+    from ..runs.api import CONFIG_MODULE, CONFIG_NAME
 
     register_configs()
     prevalidate(argv)
@@ -138,9 +96,9 @@ def run_main(argv: list[str]) -> None:
 
 SUBCOMMANDS = {
     # name: (module, help); each module has main(argv: list[str]) -> int | None
-    "report": ("dropout_sim.report", "gather a sweep folder into tables and figures"),
-    "calibrate": ("dropout_sim.calibrate", "fit parameters to calibration targets"),
-    "validate": ("dropout_sim.validation", "print the pattern and calibration checks"),
+    "report": ("dropout_sim.analysis.report", "gather a sweep folder into tables and figures"),
+    "calibrate": ("dropout_sim.analysis.calibrate", "fit parameters to calibration targets"),
+    "validate": ("dropout_sim.analysis.validation", "print the pattern and calibration checks"),
 }
 
 
@@ -148,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: a subcommand (``report``, ``calibrate``, ...) or a Hydra run/sweep."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("--version", "version"):
-        from . import __version__
+        from .. import __version__
 
         print(__version__)
         return

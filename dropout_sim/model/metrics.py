@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .calendar import NORMERT_TID_MONTHS, label
+from ..calendar import NORMERT_TID_MONTHS, label
 from .students import NO_MONTH, STATUS_NAMES, TRACK_NAMES
 
 if TYPE_CHECKING:  # pragma: no cover

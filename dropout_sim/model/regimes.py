@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .schema import RegimeConfig
+from ..schema import RegimeConfig
 
 
 class Regime:

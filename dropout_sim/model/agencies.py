@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from . import calendar
-from .schema import NEEDS, AgencyConfig
+from .. import calendar
+from ..schema import NEEDS, AgencyConfig
 from .students import APPRENTICE, IN_SCHOOL, NEED_INDEX, NO_MONTH, OUTSIDE
 
 if TYPE_CHECKING:  # pragma: no cover

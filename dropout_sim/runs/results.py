@@ -27,8 +27,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from . import __version__
-from .metrics import STUDENT_COLUMNS, TRAJECTORY_COLUMNS, student_table, summary
+from .. import __version__
+from ..model.metrics import STUDENT_COLUMNS, TRAJECTORY_COLUMNS, student_table, summary
 
 SUMMARY_FILE = "summary.json"
 RESULT_FILES = ("config.yaml", "monthly.csv", "students.csv", "trajectories.csv")

@@ -42,12 +42,12 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from . import calendar
+from .. import calendar
 from .agencies import AGENCY_CLASSES, Agency
 from .metrics import MonthlyRecorder
 from .regimes import Regime
-from .rng import Streams
-from .schema import Config, validate
+from ..rng import Streams
+from ..schema import Config, validate
 from .students import IN_SCHOOL, NO_MONTH, HelpReceived, Students
 
 

@@ -42,7 +42,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .schema import Config, ConfigError, validate
+from ..schema import Config, ConfigError, validate
 
 
 
@@ -205,7 +205,7 @@ class Objective:
         self.evaluations: list[dict] = []
 
     def model_values(self, x: Sequence[float]) -> dict[str, float]:
-        from .api import run_simulation
+        from ..runs.api import run_simulation
 
         values: dict[str, list[float]] = {t.key: [] for t in self.spec.targets}
         for r in range(self.spec.replicates):
@@ -251,7 +251,7 @@ def calibrate(spec: Spec, overrides: Sequence[str] = (), log: Callable[[str], No
     """Fit ``spec.parameters`` to ``spec.targets``; return start/fit values and the fit."""
     from scipy.optimize import minimize
 
-    from .api import compose_config
+    from ..runs.api import compose_config
 
     base = compose_config([*spec.overrides, *overrides])
     start = [float(get_value(base, p.key)) for p in spec.parameters]
@@ -340,7 +340,7 @@ def to_yaml(result: CalibrationResult, name: str, command: str = "") -> str:
 
 def write_result(result: CalibrationResult, name: str, out: str | None = None, command: str = "") -> Path:
     """Write ``<out or packaged configs>/calibration/<name>.yaml`` atomically; return its path."""
-    from .results import atomic_write_text
+    from ..runs.results import atomic_write_text
 
     root = Path(os.path.expanduser(out)) if out else config_dir()
     path = root / "calibration" / f"{name}.yaml"

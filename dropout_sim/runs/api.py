@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .metrics import summary as _summary
-from .model import DropoutModel
-from .schema import Config, register_configs, to_config
+from ..model.metrics import summary as _summary
+from ..model.model import DropoutModel
+from ..schema import Config, register_configs, to_config
 
 CONFIG_MODULE = "dropout_sim.configs"
 CONFIG_NAME = "config"

@@ -1,6 +1,6 @@
 """Figures of a gathered sweep (matplotlib, PNG and SVG, written atomically).
 
-Each function takes a :class:`dropout_sim.report.Sweep` and returns a matplotlib
+Each function takes a :class:`dropout_sim.analysis.report.Sweep` and returns a matplotlib
 ``Figure`` (no pyplot state, so it is safe in any process). Bands and error bars are 95 %
 t-intervals over replicates. Every plotted series carries a ``gid`` (``completion:siloed``,
 ``stock:outside:colocated`` ...), which becomes the element id in the SVG, so a test or a
@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .calendar import NORMERT_TID_MONTHS
-from .intervals import t_half_width
-from .results import atomic_write
+from ..calendar import NORMERT_TID_MONTHS
+from .intervals import mean_ci, t_half_width
+from ..runs.results import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import Sweep
@@ -146,7 +146,6 @@ def process_times(sweep: "Sweep") -> Figure:
                 ("months_dropout_to_ot", "dropout -> OT contact"))
     ok = sweep.ok
     col = colours(sweep.scenarios)
-    from .report import mean_ci
 
     y = np.arange(len(sweep.scenarios))[::-1]
     for ax, (key, title) in zip(axes, measures):
@@ -216,7 +215,6 @@ def agencies_per_case(sweep: "Sweep") -> Figure | None:
     ok = sweep.ok
     if "by_agencies_involved.1.completion_5y" not in ok:
         return None
-    from .report import mean_ci
 
     fig = Figure(figsize=(14, 3.8), layout="constrained")
     axes = fig.subplots(1, 4)

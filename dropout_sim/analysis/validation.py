@@ -29,10 +29,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .calendar import NORMERT_TID_MONTHS
+from ..calendar import NORMERT_TID_MONTHS
 from .calibrate import summary_value
 from .intervals import t_half_width
-from .students import NEED_INDEX, NO_MONTH
+from ..model.students import NEED_INDEX, NO_MONTH
 
 HORIZON = NORMERT_TID_MONTHS
 COMPOSITE_NEEDS = ("psychosocial", "financial", "learning_difficulty")
@@ -120,7 +120,7 @@ def _composite_mask(needs0: np.ndarray) -> np.ndarray:
 
 def _probe_summary(model, needs0: np.ndarray) -> dict:
     """The run summary plus measures computed from the per-student arrays."""
-    from .metrics import summary
+    from ..model.metrics import summary
 
     s = summary(model)
     st = model.students
@@ -173,8 +173,8 @@ PROBES: dict[str, Callable] = {"summary": _probe_summary, "buildup": _probe_buil
 
 
 def _run_job(job: tuple[tuple[str, ...], str]) -> dict:
-    from .api import compose_config
-    from .model import DropoutModel
+    from ..runs.api import compose_config
+    from ..model.model import DropoutModel
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     overrides, probe = job
@@ -410,7 +410,7 @@ def pattern_demand(runner: Runner, replicates: int = 5, size: int = 20000,
     are shares, so the cohort itself keeps its size). Varying the students instead (more
     stress) would change who is at risk as well as how many.
     """
-    from .api import compose_config
+    from ..runs.api import compose_config
 
     base = compose_config([*SILOED, f"cohort.size={size}"])
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import calendar
-from .rng import Streams
-from .schema import NEEDS, CohortConfig, DynamicsConfig, ProgressionConfig
+from .. import calendar
+from ..rng import Streams
+from ..schema import NEEDS, CohortConfig, DynamicsConfig, ProgressionConfig
 
 IN_SCHOOL, APPRENTICE, OUTSIDE, COMPLETED = 0, 1, 2, 3
 STATUS_NAMES = ("in_school", "apprentice", "outside", "completed")

@@ -1,0 +1,1 @@
+"""Applications on top of everything: the ``dropout-sim`` command line."""
