@@ -185,7 +185,19 @@ class AgencyConfig:
                                 "OT: chance per month of follow-up that an outside youth re-enters")
 
 
-def _default_agencies() -> Dict[str, AgencyConfig]:
+@dataclass
+class AgencySettings:
+    """Settings of the ``agencies`` group that are not an agency (the planner's county-wide knobs)."""
+
+    staffing_scale: float = param(1.0, "multiplier", 0, 100,
+                                  "multiplies every agency's posts (a planner's one knob: 0.5 = half the staff)")
+
+
+AGENCY_SETTINGS = tuple(f.name for f in fields(AgencySettings))
+"""Reserved keys of ``agencies`` that are settings, not agencies (``agencies.staffing_scale``)."""
+
+
+def _default_agencies() -> Dict[str, Any]:
     return {}
 
 
@@ -277,7 +289,8 @@ class Config:
     cohort: CohortConfig = field(default_factory=CohortConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     progression: ProgressionConfig = field(default_factory=ProgressionConfig)
-    agencies: Dict[str, AgencyConfig] = field(default_factory=_default_agencies)
+    agencies: Dict[str, Any] = field(default_factory=_default_agencies)
+    """Agency name -> :class:`AgencyConfig`, plus the :class:`AgencySettings` keys (``staffing_scale``)."""
     regime: RegimeConfig = field(default_factory=RegimeConfig)
     intervention: InterventionConfig = field(default_factory=InterventionConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -331,17 +344,35 @@ def _walk(obj: Any, prefix: str) -> None:
             _check_field(path, value, f.metadata)
 
 
+def agency_configs(cfg: Config) -> Dict[str, AgencyConfig]:
+    """The agencies of ``cfg`` (name -> config) in activation order, without the settings keys."""
+    return {name: a for name, a in cfg.agencies.items() if name not in AGENCY_SETTINGS}
+
+
+def agency_setting(cfg: Config, name: str) -> Any:
+    """An :class:`AgencySettings` value of ``cfg`` (its default when the config does not set it)."""
+    return cfg.agencies.get(name, getattr(AgencySettings(), name))
+
+
 def validate(cfg: Config) -> Config:
     """Check every range and cross-field rule; raise ConfigError with one line naming the key."""
     _walk(cfg, "")
-    names = set(cfg.agencies)
+    settings = {f.name: f for f in fields(AgencySettings)}
+    for key in AGENCY_SETTINGS:
+        if key in cfg.agencies:
+            _check_field(f"agencies.{key}", cfg.agencies[key], settings[key].metadata)
+    for name, agency in cfg.agencies.items():
+        if name not in AGENCY_SETTINGS and not isinstance(agency, AgencyConfig):
+            raise ConfigError(f"agencies.{name} = {agency!r} is not allowed; allowed: an agency (a mapping of "
+                              f"agency keys) or one of the settings {', '.join(AGENCY_SETTINGS)}")
+    names = set(agency_configs(cfg))
     if not names:
         raise ConfigError("agencies is empty; allowed: at least one agency (school, ppt, health, nav, ot)")
-    kinds = [a.kind for a in cfg.agencies.values()]
+    kinds = [a.kind for a in agency_configs(cfg).values()]
     for kind in ("school", "ot"):
         if kinds.count(kind) > 1:
             raise ConfigError(f"agencies: {kinds.count(kind)} agencies of kind {kind!r}; allowed: at most one")
-    for name, agency in cfg.agencies.items():
+    for name, agency in agency_configs(cfg).items():
         for need in agency.needs:
             if need not in NEEDS:
                 raise ConfigError(f"agencies.{name}.needs contains {need!r}; allowed: {', '.join(NEEDS)}")
@@ -362,15 +393,81 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def _allowed(names: Any) -> str:
+    names = list(names)
+    return ", ".join(names) if len(names) <= 12 else ", ".join(names[:12]) + ", ..."
+
+
+def _unknown_key(path: str, key: str, allowed: Any) -> ConfigError:
+    import difflib
+
+    guess = difflib.get_close_matches(str(key), list(allowed), n=1)
+    hint = f" (did you mean {path}{guess[0]}?)" if guess else ""
+    where = path.rstrip(".") or "the top level"
+    return ConfigError(f"{path}{key} is not a config key{hint}; allowed keys of {where}: {_allowed(allowed)}")
+
+
+def check_keys(node: Any, cls: type = Config, path: str = "") -> None:
+    """Refuse any key of a composed config that the schema does not declare, however it got
+    there (``+key=...`` and ``++key=...`` add keys even to typed nodes). ``hydra`` is Hydra's."""
+    from omegaconf import DictConfig
+
+    declared = {f.name: f for f in fields(cls)}
+    for key in node.keys():
+        if not path and key == "hydra":
+            continue
+        if key not in declared:
+            raise _unknown_key(path, key, declared)
+        value = node.get(key)
+        sub = declared[key]
+        if cls is Config and key == "agencies" and isinstance(value, DictConfig):
+            for name in value.keys():
+                if name in AGENCY_SETTINGS:
+                    continue
+                entry = value[name]
+                if isinstance(entry, DictConfig):
+                    check_keys(entry, AgencyConfig, f"agencies.{name}.")
+            continue
+        default = sub.default_factory() if sub.default_factory is not MISSING else None
+        if is_dataclass(default) and isinstance(value, DictConfig):
+            check_keys(value, type(default), f"{path}{key}.")
+
+
+def _agency_from(name: str, node: Any) -> AgencyConfig:
+    """One ``agencies.<name>`` entry as a typed :class:`AgencyConfig` (one-line error if it is not one)."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(node, (DictConfig, dict)):
+        raise ConfigError(f"agencies.{name} = {node!r} is not allowed; allowed: an agency (a mapping of agency "
+                          f"keys) or one of the settings {', '.join(AGENCY_SETTINGS)}")
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(AgencyConfig), node))
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "key", None) or ""
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"agencies.{name}.{key}: {msg}".replace(f".{name}.:", f".{name}:")) from None
+
+
 def to_config(cfg: Any) -> Config:
-    """Turn a composed DictConfig (or a Config) into a validated :class:`Config` object."""
+    """Turn a composed DictConfig (or a Config) into a validated :class:`Config` object.
+
+    Unknown keys anywhere are refused (:func:`check_keys`); each agency entry becomes a typed
+    :class:`AgencyConfig`; then every range is checked (:func:`validate`).
+    """
     if isinstance(cfg, Config):
         return validate(cfg)
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(cfg)
+    check_keys(cfg)
     obj = OmegaConf.to_object(cfg)
     if not isinstance(obj, Config):  # a plain mapping composed without the schema
         obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))
+    obj.agencies = {name: (value if name in AGENCY_SETTINGS or isinstance(value, AgencyConfig)
+                           else _agency_from(name, value))
+                    for name, value in obj.agencies.items()}
     return validate(obj)
 
 
@@ -388,6 +485,7 @@ def iter_params(cls: type = Config, prefix: str = "") -> List[dict]:
         if is_dataclass(sub):
             rows += iter_params(type(sub), path + ".")
         elif isinstance(sub, dict):
+            rows += iter_params(AgencySettings, path + ".")
             rows += iter_params(AgencyConfig, path + ".<name>.")
         elif f.metadata:
             m = f.metadata
@@ -401,5 +499,5 @@ def iter_params(cls: type = Config, prefix: str = "") -> List[dict]:
 
 def agency_names(cfg: Config) -> List[str]:
     """Agency names in the fixed activation order (the order of the config)."""
-    return list(cfg.agencies)
+    return list(agency_configs(cfg))
 

@@ -11,7 +11,7 @@ import pytest
 
 import dropout_sim
 from dropout_sim import ConfigError, compose_config, run_simulation
-from dropout_sim.schema import iter_params
+from dropout_sim.schema import agency_configs, iter_params
 
 CONFIG_DIR = Path(dropout_sim.__file__).parent.parent / "configs"
 
@@ -45,8 +45,8 @@ def test_defaults_are_sensible():
     cfg = compose_config([])
     assert cfg.cohort.size == 3000
     assert cfg.horizon_months >= 60
-    assert list(cfg.agencies) == ["school", "health", "ppt", "nav", "ot"]
-    assert all(a.posts_per_1000 > 0 for a in cfg.agencies.values())
+    assert list(agency_configs(cfg)) == ["school", "health", "ppt", "nav", "ot"]
+    assert all(a.posts_per_1000 > 0 for a in agency_configs(cfg).values())
 
 
 @pytest.mark.parametrize("override, key", [
@@ -105,7 +105,7 @@ def test_sixth_agency_is_one_config_entry():
     """Child welfare (barnevern), asked for by the document's informants: config only, no code."""
     cfg = compose_config(["cohort.size=1500", "agencies=with_child_welfare",
                           "regime.colocated=[school,health,child_welfare]"])
-    assert list(cfg.agencies)[-1] == "child_welfare"
+    assert list(agency_configs(cfg))[-1] == "child_welfare"
     result = run_simulation(cfg)
     assert result.summary["agency_hours"]["child_welfare"]["students_helped"] > 0
     assert result.summary["agency_hours"]["child_welfare"]["colocated"] is True
@@ -126,3 +126,40 @@ def test_command_overrides_skip_flags_and_their_values():
             "regime=siloed,colocated", "hydra.sweep.dir=x", "~agencies.ppt"]
     assert command_overrides(argv) == ["+calibration=mine", "regime=siloed,colocated", "hydra.sweep.dir=x",
                                        "~agencies.ppt"]
+
+
+@pytest.mark.parametrize("override, named", [
+    ("+cohort.sise=10000", "cohort.sise"),
+    ("+foo=1", "foo"),
+    ("++foo=1", "foo"),
+    ("+agencies.ppt.bogus=3", "agencies.ppt.bogus"),
+    ("+regime.colocated_dealy=1", "regime.colocated_dealy"),
+])
+def test_keys_the_schema_does_not_declare_are_refused_even_with_plus(override, named):
+    with pytest.raises(ConfigError, match=rf"^{named} is not a config key"):
+        compose_config([override])
+
+
+def test_an_unknown_key_gets_a_did_you_mean_hint():
+    with pytest.raises(ConfigError, match=r"did you mean cohort\.size\?"):
+        compose_config(["+cohort.sise=10000"])
+
+
+def test_staffing_scale_multiplies_every_agencys_capacity():
+    from dropout_sim import DropoutModel
+
+    base = DropoutModel(compose_config(["cohort.size=1000"]))
+    half = DropoutModel(compose_config(["cohort.size=1000", "agencies.staffing_scale=0.5"]))
+    for a, b in zip(base.agency_list, half.agency_list):
+        assert b.capacity == pytest.approx(0.5 * a.capacity) and a.capacity > 0
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "abc"])
+def test_bad_staffing_scale_is_refused_in_one_line(value):
+    with pytest.raises(ConfigError, match=r"^agencies\.staffing_scale"):
+        compose_config([f"agencies.staffing_scale={value}"])
+
+
+def test_an_agency_entry_that_is_not_a_mapping_is_refused():
+    with pytest.raises(ConfigError, match=r"^agencies\.ppt = 3 is not allowed"):
+        compose_config(["agencies.ppt=3"])

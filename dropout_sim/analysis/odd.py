@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..schema import AgencyConfig, iter_params
+from ..schema import AgencyConfig, agency_configs, iter_params
 
 ODD_PATH = Path(__file__).resolve().parents[2] / "docs" / "ODD.md"
 
@@ -50,10 +50,11 @@ def agency_table() -> str:
     from ..runs.api import compose_config
 
     cfg = compose_config([])
-    names = list(cfg.agencies)
+    agencies = agency_configs(cfg)
+    names = list(agencies)
     lines = ["| field | unit | " + " | ".join(names) + " |", "| --- | --- | " + " | ".join("---" for _ in names) + " |"]
     for f in fields(AgencyConfig):
-        values = [_cell(getattr(cfg.agencies[n], f.name)) for n in names]
+        values = [_cell(getattr(agencies[n], f.name)) for n in names]
         lines.append(f"| `{f.name}` | {_cell(f.metadata['unit'])} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 

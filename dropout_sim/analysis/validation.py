@@ -411,12 +411,13 @@ def pattern_demand(runner: Runner, replicates: int = 5, size: int = 20000,
     stress) would change who is at risk as well as how many.
     """
     from ..runs.api import compose_config
+    from ..schema import agency_configs
 
     base = compose_config([*SILOED, f"cohort.size={size}"])
 
     def scenario(k: float) -> tuple[str, ...]:
         return (*SILOED, *(f"agencies.{name}.posts_per_1000={a.posts_per_1000 / k:g}"
-                           for name, a in base.agencies.items()))
+                           for name, a in agency_configs(base).items()))
 
     runs = runner.summaries([scenario(k) for k in levels], replicates, size)
     key = "at_risk_never_helped_share"

@@ -26,7 +26,7 @@ import mesa
 import numpy as np
 
 from .. import calendar
-from ..schema import NEEDS, AgencyConfig
+from ..schema import NEEDS, AgencyConfig, agency_setting
 from .students import APPRENTICE, IN_SCHOOL, NEED_INDEX, NO_MONTH, OUTSIDE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,7 +71,8 @@ class Agency(mesa.Agent):
         self.cfg = cfg
         self.index = index
         n = model.students.n
-        self.capacity = cfg.posts_per_1000 * n / 1000.0 * cfg.casework_hours_per_post
+        scale = agency_setting(model.cfg, "staffing_scale")
+        self.capacity = cfg.posts_per_1000 * scale * n / 1000.0 * cfg.casework_hours_per_post
         """Hours per month available for this cohort's cases."""
         self.need_mask = np.array([need in cfg.needs for need in NEEDS], dtype=bool)
         self._eligible_lut = np.zeros(4, dtype=bool)

@@ -47,7 +47,7 @@ from .agencies import AGENCY_CLASSES, Agency
 from .metrics import MonthlyRecorder
 from .regimes import Regime
 from ..rng import Streams
-from ..schema import Config, validate
+from ..schema import Config, agency_configs, validate
 from .students import IN_SCHOOL, NO_MONTH, HelpReceived, Students
 
 
@@ -71,14 +71,15 @@ class DropoutModel(mesa.Model):
         self.resource_team_hours = cfg.regime.resource_team_hours_per_1000 * n / 1000.0
 
         self.agency_list: list[Agency] = []
-        for index, (name, acfg) in enumerate(cfg.agencies.items()):
+        agency_cfgs = agency_configs(cfg)
+        for index, (name, acfg) in enumerate(agency_cfgs.items()):
             self.agency_list.append(AGENCY_CLASSES[acfg.kind](self, name, acfg, index))
         self.agency_by_name = {a.name: a for a in self.agency_list}
         self.school = next((a for a in self.agency_list if a.cfg.kind == "school"), None)
         self.school_name = self.school.name if self.school else None
         self.ot = next((a for a in self.agency_list if a.cfg.kind == "ot"), None)
-        self.regime = Regime(cfg.regime, list(cfg.agencies),
-                             [a.siloed_delay_months for a in cfg.agencies.values()])
+        self.regime = Regime(cfg.regime, list(agency_cfgs),
+                             [a.siloed_delay_months for a in agency_cfgs.values()])
         k = len(self.agency_list)
 
         # Per-student bookkeeping of the services (units: months, counts).
