@@ -14,15 +14,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from .errors import ConfigError
 
 NEEDS = ("academic", "psychosocial", "financial", "learning_difficulty", "practical")
 """The five kinds of need a student may have (brief section 1, "composite challenges")."""
 
-AGENCY_KINDS = ("school", "ppt", "health", "nav", "ot", "service")
-"""Agency behaviours available; ``service`` is a plain referral-only agency (e.g. child welfare)."""
+STATUSES = ("in_school", "apprentice", "outside")
+"""Student statuses an agency can serve (``completed`` students need no service)."""
+
+SHAREABLE = ("strain",)
+"""Student information an agency can hold and share with the screening agency (with consent)."""
+
+MECHANISMS = ("referral_delay", "consent", "information_sharing", "joint_assessment", "concurrent_help",
+              "handoff", "dropout_notice", "coordination", "fragmentation", "practice", "joint_meetings",
+              "resource_team")
+"""The pairwise mechanisms of co-location (brief section 3, part two section 8). Each takes its
+co-located value for a pair of co-located agencies when it is listed in ``regime.mechanisms``."""
+
+LEAD_WORKER_MECHANISMS = ("consent", "concurrent_help", "handoff", "dropout_notice", "coordination",
+                          "fragmentation", "joint_meetings")
+"""What a lead worker changes for the student it holds (default of ``regime.lead_worker.mechanisms``):
+one contact person asks consent once, holds the baton, arranges help in parallel, carries the
+coordination and meets the student alone. Referral delays, separate intakes, practice
+variation and the school's view of strain stay as the co-location set makes them."""
 
 MAX_HORIZON_MONTHS = 240
 
@@ -158,10 +174,38 @@ class ProgressionConfig:
 class AgencyConfig:
     """One agency (school, PPT, health, NAV, OT or a plain referral-only service)."""
 
-    kind: str = param("service", "-", doc="behaviour: which detection/referral route it has",
-                      choices=AGENCY_KINDS)
-    posts_per_1000: float = param(1.0, "posts per 1,000 students", 0, 1000,
-                                  "staff posts per 1,000 upper-secondary students")
+    serves: List[str] = param(None, "-", doc="student statuses the agency serves",
+                              default_factory=_list("in_school", "apprentice"), choices=STATUSES)
+    screens: bool = param(False, "on/off", doc="runs the systematic risk screening of absence and grades "
+                          "(the school; at most one agency)")
+    hub: bool = param(False, "on/off", doc="convenes the clarification meeting (avklaringsmøte) that finds "
+                      "needs and refers on (the school; at most one agency)")
+    notified_of_dropouts: bool = param(False, "on/off", doc="is told when a student leaves school (OT)")
+    shares: List[str] = param(None, "-", doc="student information it holds and shares with the screening "
+                              "agency when both are co-located and the student consented",
+                              default_factory=_list(), choices=SHAREABLE)
+    capacity_basis: str = param("enrolled", "-", doc="what posts are counted per 1,000 of: enrolled students, "
+                                "or youths in the agency's target group (OT)", choices=("enrolled", "target_group"))
+    max_months_since_entry: int = param(0, "months", 0, 240,
+                                        "serves students at most this many months after their first day of Vg1 "
+                                        "(OT: 60, until about 21 years of age); 0 = no limit")
+    offices: int = param(1, "offices", 1, 1000, "local offices; practice and staff turnover vary by office "
+                         "(NAV: 'person-dependent')")
+    register_month: int = param(-1, "month of the school year", -1, 11,
+                                "month it receives the register of eligible youths it does not know yet "
+                                "(OT: October's list of those not enrolled); -1 = none")
+    effect_halflife_months: float = param(0.0, "months", 0, 240,
+                                          "its help's effect halves per this many months between the student's "
+                                          "exit and first contact (a late contact is less effective); 0 = no decay")
+    uninformed_effect: float = param(1.0, "share", 0, 1,
+                                     "share of the effect when the case reached it without the referring "
+                                     "agency's information (a lost handoff found by the register)")
+    nok_per_post_year: float = param(950_000.0, "NOK per post per year", 0, 1e8,
+                                     "cost of a full-time post incl. social costs and overhead",
+                                     source="starting value: brief section 10, NOK 0.8-1.1 million")
+    posts_per_1000: float = param(1.0, "posts per 1,000", 0, 1000,
+                                  "staff posts per 1,000 enrolled students (capacity_basis enrolled) or per "
+                                  "1,000 youths in the target group (target_group)")
     casework_hours_per_post: float = param(70.0, "hours per month", 0, 744,
                                            "case-work hours per post per month (about half of 140)",
                                            source="source: brief, 1 post = 140 h, half case work")
@@ -202,6 +246,23 @@ def _default_agencies() -> Dict[str, Any]:
 
 
 @dataclass
+class LeadWorkerConfig:
+    """One contact person who holds a student's case and answers for several agencies' services."""
+
+    enabled: bool = param(False, "on/off", doc="students referred to other services get a lead worker")
+    posts_per_1000: float = param(1.0, "posts per 1,000 enrolled", 0, 1000, "lead-worker posts")
+    casework_hours_per_post: float = param(70.0, "hours per month", 0, 744, "case-work hours per post per month")
+    hours_per_case_month: float = param(1.5, "hours per month", 0.01, 744,
+                                        "hours a lead worker spends per student per month (contact, coordination)")
+    assessment_hours: float = param(1.0, "hours", 0, 744, "hours to take over a case")
+    case_months: int = param(8, "months", 1, 120, "how long the lead worker holds the case")
+    mechanisms: List[str] = param(None, "-", doc="mechanisms that take their co-located value for a student "
+                                  "with a lead worker", default_factory=_list(*LEAD_WORKER_MECHANISMS),
+                                  choices=MECHANISMS)
+    nok_per_post_year: float = param(950_000.0, "NOK per post per year", 0, 1e8, "cost of a lead-worker post")
+
+
+@dataclass
 class RegimeConfig:
     """Which agencies sit together at the school, and what that changes pair by pair.
 
@@ -209,15 +270,15 @@ class RegimeConfig:
     elevtjeneste) or not. Siloed = nobody co-located; fully co-located = all five.
     """
 
-    name: str = param("siloed", "-", doc="label of the regime (used in reports)")
+    name: str = param("siloed", "-", doc="label of the regime (used in reports and file names; an identifier)")
     colocated: List[str] = param(None, "-", doc="agencies co-located at the school", default_factory=_list())
     colocated_delay_months: float = param(0.25, "months", 0, 60,
                                           "mean referral delay between co-located agencies",
                                           source="source: resource team meets every 14 days")
     consent_prob_siloed: float = param(0.6, "probability", 0, 1,
                                        "chance consent is obtained for a referral across sectors (taushetsplikt)")
-    consent_prob_colocated: float = param(1.0, "probability", 0, 1,
-                                          "same inside the elevtjeneste (consent signed at intake)",
+    consent_prob_colocated: float = param(0.95, "probability", 0, 1,
+                                          "same inside the elevtjeneste, asked once at the joint intake",
                                           source="source: 'seamless' with consent forms")
     handoff_drop_siloed: float = param(0.25, "probability", 0, 1,
                                        "chance the baton is dropped when a case ends and the next service should take over")
@@ -244,6 +305,37 @@ class RegimeConfig:
                                       "spread of approval between caseworkers when not co-located with the school")
     practice_sd_colocated: float = param(0.08, "probability", 0, 1,
                                          "same when co-located with the school (shared practice)")
+    mechanisms: List[str] = param(None, "-", doc="mechanisms that take their co-located value for co-located "
+                                  "pairs (the rest stay siloed); the decomposition experiment lists one at a time",
+                                  default_factory=_list(*MECHANISMS), choices=MECHANISMS)
+    start_month: Optional[int] = param(None, "month", -240, MAX_HORIZON_MONTHS,
+                                       "month the co-location reform starts, counted from the first focal "
+                                       "cohort's first day of Vg1 (negative = during the warm-up); "
+                                       "null = in place from the start of the warm-up")
+    collaboration_build_per_year: float = param(2.0, "per year", 0, 100,
+                                                "how fast collaboration between two co-located services grows "
+                                                "with joint work (share of the gap closed per year at full joint load)")
+    collaboration_joint_cases: float = param(1.0, "students per 1,000 enrolled per month", 0.001, 1e6,
+                                             "joint work per month (students helped by both, referrals passed; per "
+                                             "1,000 enrolled) at which collaboration builds at half its full rate")
+    turnover_per_year: float = param(0.15, "share of posts per year", 0, 10,
+                                     "staff turnover: working relationships fade at this rate on each side, and "
+                                     "each office's practice changes with its caseworkers ('personavhengig')")
+    onboarding_hours: float = param(6.0, "hours per new caseworker", 0, 1000,
+                                    "hours each co-located partner spends teaching a new caseworker the joint work")
+    consent_trust_slope: float = param(4.0, "logit per trust", 0, 50,
+                                       "how strongly consent depends on the student's trust in helpers "
+                                       "('not hard to get when relations are good')")
+    sharing_trust_cost: float = param(0.01, "trust per agency informed", 0, 1,
+                                      "trust lost per agency the student's information is shared with "
+                                      "(students do not want everyone to know everything)")
+    dropout_notice_loss_siloed: float = param(0.4, "probability", 0, 1,
+                                              "chance the school's notice of a dropout never reaches a siloed OT "
+                                              "(OT then finds the youth through its register)",
+                                              source="starting value: brief section 8, 'the dropped baton'")
+    dropout_notice_loss_colocated: float = param(0.02, "probability", 0, 1,
+                                                 "same when school and OT are co-located")
+    lead_worker: LeadWorkerConfig = field(default_factory=lambda: LeadWorkerConfig())
 
 
 @dataclass
@@ -252,7 +344,13 @@ class InterventionConfig:
 
     screening_start_month: int = param(4, "month", 0, MAX_HORIZON_MONTHS - 1,
                                        "first month of systematic risk screening (0 = intake, 4 = after first-term grades)")
-    info_transfer: bool = param(False, "on/off", doc="grade points and absence transferred from lower secondary")
+    info_transfer: str = param("none", "-", doc="what lower secondary transfers at intake: nothing, grades and "
+                               "absence (the school sees mastery from intake), or also known needs (students with "
+                               "documented needs go to the clarification meeting from intake)",
+                               choices=("none", "grades", "needs"))
+    needs_transfer_share: float = param(0.7, "share", 0, 1,
+                                        "with info_transfer=needs: share of intake needs documented and transferred "
+                                        "(consent at the transition)")
     risk_threshold: float = param(0.35, "risk score (0-1)", 0, 1,
                                   "risk score above which the school acts")
     review_interval_months: int = param(3, "months", 1, 24, "months between screening reviews")
@@ -269,12 +367,39 @@ class InterventionConfig:
 
 
 @dataclass
+class CountyConfig:
+    """The county's upper-secondary population: a new Vg1 cohort every August, several year groups at once."""
+
+    warmup_years: int = param(4, "years", 0, 20,
+                              "school years simulated before the first focal cohort enters, so every year group "
+                              "is present and queues and caseloads have settled")
+    focal_cohorts: int = param(1, "cohorts", 1, 20,
+                               "entry cohorts whose outcomes are reported (from the end of the warm-up)")
+
+
+@dataclass
+class CostsConfig:
+    """Costs and benefits in NOK (brief section 10). Post costs are per agency (``agencies.<a>.nok_per_post_year``)."""
+
+    premises_nok_per_1000_year: float = param(150_000.0, "NOK per 1,000 enrolled per year", 0, 1e9,
+                                              "extra premises of an elevtjeneste (paid when any agency is co-located)",
+                                              source="starting value")
+    value_per_completer_nok: Optional[float] = param(None, "NOK per completer", 0, 1e10,
+                                                     "societal value of one extra completer; gives a benefit-cost "
+                                                     "ratio only when set (Falch 2012: about NOK 7 million for a "
+                                                     "person outside work from age 20)")
+
+
+@dataclass
 class OutputConfig:
     """What a run writes besides summary.json and monthly.csv."""
 
     students_table: bool = param(True, "on/off", doc="write students.csv (one row per student)")
     trajectory_sample: int = param(0, "students", 0, 1_000_000,
-                                   "students whose monthly state is written to trajectories.csv (0 = none)")
+                                   "focal students whose monthly state is written to trajectories.csv (0 = none)")
+    risk_measure_threshold: float = param(0.35, "risk score (0-1)", 0, 1,
+                                          "risk score at which a student counts as at risk in the outputs "
+                                          "(a fixed measurement, independent of the school's action threshold)")
 
 
 @dataclass
@@ -285,7 +410,7 @@ class Config:
     replicate: int = param(0, "-", 0, 2**31 - 1,
                            "replicate index; replicate r of every scenario shares its cohort and draws")
     horizon_months: int = param(72, "months", 1, MAX_HORIZON_MONTHS,
-                                "months simulated from the first day of Vg1 (normert tid is 60)")
+                                "months each focal cohort is followed from its first day of Vg1 (normert tid is 60)")
     cohort: CohortConfig = field(default_factory=CohortConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     progression: ProgressionConfig = field(default_factory=ProgressionConfig)
@@ -293,6 +418,8 @@ class Config:
     """Agency name -> :class:`AgencyConfig`, plus the :class:`AgencySettings` keys (``staffing_scale``)."""
     regime: RegimeConfig = field(default_factory=RegimeConfig)
     intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    county: CountyConfig = field(default_factory=CountyConfig)
+    costs: CostsConfig = field(default_factory=CostsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
@@ -302,6 +429,9 @@ def register_configs() -> None:
 
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
+    # Each agency entry of configs/agencies/*.yaml takes this node as its default
+    # ("- /agency@school: base"), so every AgencyConfig field is typed and overridable.
+    cs.store(group="agency", name="base", node=AgencyConfig)
 
 
 # --------------------------------------------------------------------------------------
@@ -318,9 +448,14 @@ def _fmt_range(meta: dict) -> str:
 
 
 def _check_field(path: str, value: Any, meta: dict) -> None:
+    if value is None:  # Optional fields: None means "not set" (the doc says what that does)
+        return
     choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        raise ConfigError(f"{path} = {value!r} is not allowed; allowed: one of {', '.join(choices)}")
+    if choices is not None:
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            if item not in choices:
+                where = f"{path}[{i}]" if isinstance(value, list) else path
+                raise ConfigError(f"{where} = {item!r} is not allowed; allowed: one of {', '.join(choices)}")
     lo, hi = meta.get("lo"), meta.get("hi")
     if lo is None and hi is None or isinstance(value, bool):
         return
@@ -365,13 +500,14 @@ def validate(cfg: Config) -> Config:
         if name not in AGENCY_SETTINGS and not isinstance(agency, AgencyConfig):
             raise ConfigError(f"agencies.{name} = {agency!r} is not allowed; allowed: an agency (a mapping of "
                               f"agency keys) or one of the settings {', '.join(AGENCY_SETTINGS)}")
-    names = set(agency_configs(cfg))
+    agencies = agency_configs(cfg)
+    names = set(agencies)
     if not names:
         raise ConfigError("agencies is empty; allowed: at least one agency (school, ppt, health, nav, ot)")
-    kinds = [a.kind for a in agency_configs(cfg).values()]
-    for kind in ("school", "ot"):
-        if kinds.count(kind) > 1:
-            raise ConfigError(f"agencies: {kinds.count(kind)} agencies of kind {kind!r}; allowed: at most one")
+    for role in ("screens", "hub"):
+        holders = [name for name, a in agencies.items() if getattr(a, role)]
+        if len(holders) > 1:
+            raise ConfigError(f"agencies: {', '.join(holders)} all have {role}: true; allowed: at most one agency")
     for name, agency in agency_configs(cfg).items():
         for need in agency.needs:
             if need not in NEEDS:
@@ -383,6 +519,7 @@ def validate(cfg: Config) -> Config:
     if len(set(cfg.regime.colocated)) != len(cfg.regime.colocated):
         raise ConfigError(f"regime.colocated = {list(cfg.regime.colocated)} names an agency twice; "
                           "allowed: each agency at most once")
+    _validate_county(cfg, agencies)
     iv = cfg.intervention
     if iv.screening_start_month >= cfg.horizon_months:
         raise ConfigError(f"intervention.screening_start_month = {iv.screening_start_month} is past the horizon; "
@@ -447,6 +584,46 @@ def _agency_from(name: str, node: Any) -> AgencyConfig:
         key = getattr(exc, "key", None) or ""
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"agencies.{name}.{key}: {msg}".replace(f".{name}.:", f".{name}:")) from None
+
+
+MAX_RUN_MONTHS = 480
+"""Longest county run (warm-up + focal cohorts + horizon), months: 40 years."""
+
+
+def min_warmup_years(agencies: Dict[str, AgencyConfig]) -> int:
+    """Shortest warm-up the county's queues need, years: every school year group (Vg1-Vg3) present
+    when the first focal cohort starts (2 years), and time for a case to pass through the slowest
+    service (referral delay + case length)."""
+    pipeline = max((a.siloed_delay_months + a.case_months for a in agencies.values()), default=0.0)
+    return max(2, math.ceil(pipeline / 12.0))
+
+
+def run_months(cfg: Config) -> int:
+    """Months a county run simulates: warm-up, one year per extra focal cohort, then the horizon."""
+    return 12 * (cfg.county.warmup_years + cfg.county.focal_cohorts - 1) + cfg.horizon_months
+
+
+def _validate_county(cfg: Config, agencies: Dict[str, AgencyConfig]) -> None:
+    county = cfg.county
+    need = min_warmup_years(agencies)
+    if county.warmup_years < need:
+        raise ConfigError(f"county.warmup_years = {county.warmup_years} is shorter than the queues need; allowed: "
+                          f">= {need} (every year group present and one pass through the slowest service)")
+    if run_months(cfg) > MAX_RUN_MONTHS:
+        most = (MAX_RUN_MONTHS - cfg.horizon_months) // 12 - county.warmup_years + 1
+        raise ConfigError(f"county.focal_cohorts = {county.focal_cohorts} makes the run {run_months(cfg)} months "
+                          f"long; allowed: at most {max(0, most)} focal cohorts with warmup_years = "
+                          f"{county.warmup_years} and horizon_months = {cfg.horizon_months} "
+                          f"({MAX_RUN_MONTHS} months in all)")
+    start = cfg.regime.start_month
+    last = 12 * (county.focal_cohorts - 1) + cfg.horizon_months - 1
+    if start is not None and not -12 * county.warmup_years <= start <= last:
+        raise ConfigError(f"regime.start_month = {start} is outside the run; allowed: between "
+                          f"{-12 * county.warmup_years} (start of the warm-up) and {last} (the focal cohorts' last "
+                          "month), or null (in place from the start)")
+    for i, name in enumerate(cfg.regime.lead_worker.mechanisms):
+        if name not in MECHANISMS:
+            raise ConfigError(f"regime.lead_worker.mechanisms[{i}] = {name!r}; allowed: one of {', '.join(MECHANISMS)}")
 
 
 def to_config(cfg: Any) -> Config:

@@ -41,6 +41,7 @@ def sweep_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("report") / "sweep"
     proc = subprocess.run([*dropout_sim_command(), "-m", "intervention.screening_start_month=0,8",
                            "regime=siloed,colocated", "replicate=0,1,2", "cohort.size=300", "horizon_months=60",
+                           "county.warmup_years=2",
                            "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={d}",
                            # job-number folders (0/ ... 11/): the report reads any layout
                            "hydra.sweep.subdir=${hydra.job.num}"],
@@ -68,7 +69,7 @@ def test_runs_table_has_one_row_per_run_with_swept_keys_and_outcomes(sweep_dir, 
     for run, summary in _summaries(sweep_dir).items():
         row = runs[runs["run"] == run].iloc[0]
         assert row["completion_5y"] == pytest.approx(summary["completion_5y"])
-        assert row["agency_hours.nav.capacity_hours"] == pytest.approx(summary["agency_hours"]["nav"]["capacity_hours"])
+        assert row["agency_hours.nav.hours_paid"] == pytest.approx(summary["agency_hours"]["nav"]["hours_paid"])
         assert row["replicate"] == summary["meta"]["replicate"]
     assert all(sorted(reps) == [0, 1, 2] for reps in runs.groupby("scenario")["replicate"].apply(list))
 
@@ -76,11 +77,12 @@ def test_runs_table_has_one_row_per_run_with_swept_keys_and_outcomes(sweep_dir, 
 def test_monthly_long_table(report):
     monthly = pd.read_csv(report["files"]["monthly"])
     assert len(monthly) == 12 * 60
-    assert {"run", "scenario", *KEYS, "replicate", "month", "in_school", "completed", "ppt_hours_used",
-            "ppt_capacity"} <= set(monthly.columns)
+    assert {"run", "scenario", *KEYS, "replicate", "month", "in_school", "completed", "focal_completed",
+            "ppt_hours_used", "ppt_hours_paid"} <= set(monthly.columns)
     assert (monthly.groupby("run")["month"].agg(["min", "max", "count"]).to_numpy() == [0, 59, 60]).all()
     stocks = monthly[list(STATUS_COLUMNS)].sum(axis=1)
-    assert (stocks == monthly["students"]).all(), "status stocks add up to the cohort every month"
+    assert (stocks == monthly["students"]).all(), "the focal stocks add up to the focal cohort every month"
+    assert (monthly["in_school"] >= monthly["focal_in_school"]).all()   # the county holds other year groups
 
 
 def test_summary_intervals_and_paired_difference_against_the_chosen_baseline(report):
@@ -123,7 +125,7 @@ def test_figures_are_written_with_the_expected_series(report):
     ids = _svg_ids(files["status_stocks.svg"])
     assert {gid("stock", st, s) for st in STATUS_COLUMNS for s in SCENARIOS} <= ids
     ids = _svg_ids(files["agency_hours.svg"])
-    assert {gid(kind, a, s) for kind in ("hours", "capacity") for a in AGENCIES for s in SCENARIOS} <= ids
+    assert {gid(kind, a, s) for kind in ("hours", "paid", "queue") for a in AGENCIES for s in SCENARIOS} <= ids
     ids = _svg_ids(files["process_times.svg"])
     assert {gid("process", m, "mean", s) for m in ("months_risk_to_help", "months_dropout_to_ot")
             for s in SCENARIOS} <= ids
@@ -141,6 +143,16 @@ def test_completion_curves_reach_the_summary_at_the_five_year_line(report):
         expected = runs.loc[runs["scenario"] == s, "completion_5y"].mean()
         assert y[list(x).index(NORMERT_TID_MONTHS)] == pytest.approx(expected)
         assert np.all(np.diff(y) >= 0), "cumulative completion never falls"
+
+
+def test_gain_curve_is_the_paired_difference_at_each_value_of_the_other_key(report):
+    fig = report["figures"]["gain_curve"]           # regime x screening_start_month were swept
+    line = next(l for l in fig.axes[0].get_lines() if l.get_gid() == gid("gain", "colocated"))
+    ok = report["sweep"].ok
+    for x, y in zip(*line.get_data()):
+        at = ok[ok["intervention.screening_start_month"] == x].pivot_table(
+            index="replicate", columns="regime", values="completion_5y")
+        assert y == pytest.approx((at["colocated"] - at["siloed"]).mean())
 
 
 def test_heatmap_holds_the_cell_means(report):

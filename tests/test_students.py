@@ -8,8 +8,10 @@ import pytest
 from dropout_sim import compose_config
 from dropout_sim.calendar import JUNE, is_term_start
 from dropout_sim.rng import Streams
-from dropout_sim.model.students import (APPRENTICE, APPRENTICESHIP, COMPLETED, IN_SCHOOL, OUTSIDE,
-                                  HelpReceived, Students)
+from dropout_sim.model import progression
+from dropout_sim.model.intake import draw_cohort
+from dropout_sim.model.students import (APPRENTICE, COMPLETED, IN_APPRENTICESHIP, IN_SCHOOL, OUTSIDE,
+                                        HelpReceived, Students)
 
 
 @pytest.fixture
@@ -17,9 +19,18 @@ def cfg():
     return compose_config(["cohort.size=2000"])
 
 
+def new_students(cfg, seed: int = 1) -> Students:
+    """One cohort of ``cohort.size`` students starting at month 0 (as the county adds one)."""
+    st = Students()
+    n = cfg.cohort.size
+    st.resize(slice(None), n)
+    st.fill_cohort(slice(0, n), draw_cohort(cfg.cohort, Streams(seed, 0).generator("cohort.0"), n), 0, 0, 0)
+    return st
+
+
 @pytest.fixture
 def students(cfg):
-    return Students(cfg.cohort, Streams(1, 0))
+    return new_students(cfg)
 
 
 def test_cohort_matches_config(cfg, students):
@@ -43,10 +54,10 @@ def test_low_mastery_lowers_attendance_and_mastery_then_falls_further(cfg, stude
     students.belonging[:] = 0.6
     students.climate[:] = 0.6
     students.engagement[:] = 0.85
-    students.needs[:] = False
+    students.needs[:] = 0
     low, high = np.arange(n) < n // 2, np.arange(n) >= n // 2
     for t in range(1, 6):
-        students.update_state(t, cfg.dynamics, HelpReceived(n))
+        students.update_state(t, np.arange(n), cfg.dynamics, HelpReceived(n))
     assert students.engagement[low].mean() < students.engagement[high].mean() - 0.1
     assert students.mastery[low].mean() < 0.2          # fell further
     assert students.strain[low].mean() > students.strain[high].mean()
@@ -60,11 +71,11 @@ def test_help_terms_move_state_in_their_direction(cfg, students):
     help_.strain[helped] = -0.05
     help_.engagement[helped] = 1.0
     before = students.mastery.copy()
-    students.update_state(1, cfg.dynamics, help_)
+    students.update_state(1, np.arange(n), cfg.dynamics, help_)
     gain = students.mastery - before
     assert gain[helped].mean() > gain[~helped].mean() + 0.015
-    other = Students(cfg.cohort, Streams(1, 0))
-    other.update_state(1, cfg.dynamics, HelpReceived(n))
+    other = new_students(cfg)
+    other.update_state(1, np.arange(n), cfg.dynamics, HelpReceived(n))
     assert students.strain[helped].mean() < other.strain[helped].mean()
     assert students.engagement[helped].mean() > other.engagement[helped].mean()
 
@@ -95,7 +106,7 @@ def test_june_pass_repeat_diploma_and_laereplass(cfg, students):
     students.level[:] = np.repeat([1, 3, 2, 2], q)
     prog.laereplass_probability = 0.5
     prog.school_vg3_probability = 0.0
-    out = students.june_decisions(JUNE, prog, streams)
+    out = progression.june_decisions(students, JUNE, prog, streams)
     repeated = students.repeats[:q] == 1
     assert repeated.mean() > 0.97 and np.all(students.level[:q][repeated] == 1)
     assert np.all(students.status[q:2 * q] == COMPLETED)        # academic Vg3 pass -> diploma
@@ -103,7 +114,7 @@ def test_june_pass_repeat_diploma_and_laereplass(cfg, students):
     voc = np.arange(2 * q, n)
     appr = students.status[voc] == APPRENTICE
     assert 0.35 < appr.mean() < 0.75                              # contracts are scarce
-    assert np.all(students.level[voc[appr]] == APPRENTICESHIP)
+    assert np.all(students.level[voc[appr]] == IN_APPRENTICESHIP)
     assert np.all(students.status[voc[~appr]] == OUTSIDE)        # no contract, no school Vg3
     assert np.all(students.no_laereplass[voc[~appr]])
     assert set(out["no_contract"]) == set(voc[~appr])
@@ -118,14 +129,14 @@ def test_fagprove_after_the_apprenticeship(cfg, students):
     students.mastery[:] = 0.9
     prog.laereplass_probability = 1.0 - 1e-12
     prog.laereplass_mastery_tilt = 0.0
-    students.june_decisions(22, prog, streams)
+    progression.june_decisions(students, 22, prog, streams)
     appr = students.status == APPRENTICE
     assert appr.mean() > 0.99                                   # nearly all pass Vg2 and sign
     done_at = {}
     for t in range(22, 24 + prog.apprenticeship_months + 3):
         if t == 24:
             assert np.all(students.apprentice_months[appr] == 0)   # nothing counted before August
-        for i in students.apprenticeship_month(t, prog, streams):
+        for i in progression.apprenticeship_month(students, t, prog, streams):
             done_at[int(i)] = t
     assert len(done_at) > 0.95 * students.n
     assert set(done_at.values()) == {24 + prog.apprenticeship_months - 1}
@@ -137,7 +148,7 @@ def test_reentry_only_at_term_start(cfg, students):
     assert np.all(students.status[:100] == OUTSIDE) and np.all(students.first_dropout_month[:100] == 2)
     students.reentry_pending[:100] = True
     for t in range(3, 12):
-        back = students.reenter(t, dyn, cfg.progression, Streams(1, 0))
+        back = progression.reenter(students, t, dyn, cfg.progression, Streams(1, 0))
         if is_term_start(t):
             assert t == 5 and back.size == 100                      # January
         else:
@@ -154,10 +165,10 @@ def test_returners_without_a_contract_try_again_or_take_vg3_in_school(cfg, stude
     students.leave(ids, 22)
     students.no_laereplass[ids] = True
     students.reentry_pending[ids] = True
-    back = students.reenter(24, cfg.dynamics, prog, Streams(1, 0))
+    back = progression.reenter(students, 24, cfg.dynamics, prog, Streams(1, 0))
     assert back.size == 1000
     appr = students.status[ids] == APPRENTICE
     assert abs(appr.mean() - prog.laereplass_probability) < 0.05      # a fresh contract draw
-    assert np.all(students.level[ids[appr]] == APPRENTICESHIP)
+    assert np.all(students.level[ids[appr]] == IN_APPRENTICESHIP)
     assert np.all((students.status[ids[~appr]] == IN_SCHOOL) & (students.level[ids[~appr]] == 3))
     assert not students.no_laereplass[ids].any()

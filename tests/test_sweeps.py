@@ -26,7 +26,7 @@ from dropout_sim.runs.results import SUMMARY_FILE, is_complete
 from dropout_sim.runs.sweep import FAILED_FILE, clear_run_dir, dropout_sim_command, plan_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = ["cohort.size=300", "horizon_months=60"]  # 60 months is the least that measures completion
+SMALL = ["cohort.size=300", "horizon_months=60", "county.warmup_years=2"]  # 60 months is the least that measures completion
 
 
 def _env() -> dict[str, str]:

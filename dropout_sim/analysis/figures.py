@@ -8,13 +8,15 @@ script can check that a written figure holds the expected series.
 
 * ``completion_curves`` - cumulative share completed by the end of each month, per
   scenario, with the five-year line (60 months, normert tid) marked.
-* ``status_stocks`` - share of the cohort in school, apprentice, outside, completed.
+* ``status_stocks`` - share of the focal cohorts in school, apprentice, outside, completed.
 * ``process_times`` - months from first risk signal to first help; months from dropout to
   OT contact (run means, then mean and interval over replicates).
-* ``agency_hours`` - staff hours used per month against capacity, per agency.
+* ``agency_hours`` - staff hours used per month against hours paid, and the queue, per agency.
 * ``agencies_per_case`` - completion, hours and meetings of helped students by the number of
   agencies involved (the brief's pattern 4).
 * ``heatmap`` - the metric over two swept keys (only when exactly two keys are swept).
+* ``gain_curve`` - when the regime and one numeric key are swept: each regime's paired gain
+  against the baseline regime over that key (the co-location gain against slack).
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from ..runs.results import atomic_write
 if TYPE_CHECKING:  # pragma: no cover
     from .report import Sweep
 
-STATUS_COLUMNS = ("in_school", "apprentice", "outside", "completed")
-STATUS_TITLES = {"in_school": "in school", "apprentice": "apprentice", "outside": "outside (dropped out)",
-                 "completed": "completed"}
+STATUS_COLUMNS = ("focal_in_school", "focal_apprentice", "focal_outside", "focal_completed")
+"""The focal cohorts' status stocks in monthly.csv (the county's stocks are beside them, unprefixed)."""
+STATUS_TITLES = {"focal_in_school": "in school", "focal_apprentice": "apprentice",
+                 "focal_outside": "outside (dropped out)", "focal_completed": "completed"}
 AGENCY_GROUPS = ("1", "2", "3", "4+")
 
 
@@ -86,7 +89,7 @@ def completion_curves(sweep: "Sweep") -> Figure:
     ax = fig.add_subplot()
     col = colours(sweep.scenarios)
     for s in sweep.scenarios:
-        months, values = _matrix(sweep.monthly, s, "completed")
+        months, values = _matrix(sweep.monthly, s, "focal_completed")
         if values.size == 0:
             continue
         mean, lo, hi = _band(values, 0.0, 1.0)
@@ -113,7 +116,7 @@ def completion_curves(sweep: "Sweep") -> Figure:
 
 
 def status_stocks(sweep: "Sweep") -> Figure:
-    """Share of the cohort in each status at the end of each month, per scenario."""
+    """Share of the focal cohorts in each status at the end of each month, per scenario."""
     fig = Figure(figsize=(10, 7), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True).ravel()
     col = colours(sweep.scenarios)
@@ -176,37 +179,91 @@ def process_times(sweep: "Sweep") -> Figure:
 
 
 def agency_names(monthly: pd.DataFrame) -> list[str]:
-    return [c[: -len("_capacity")] for c in monthly.columns if c.endswith("_capacity")]
+    return [c[: -len("_hours_paid")] for c in monthly.columns if c.endswith("_hours_paid")]
 
 
 def agency_hours(sweep: "Sweep") -> Figure:
-    """Staff hours used per month against capacity (dashed), per agency and scenario."""
+    """Per agency and scenario: staff hours used per month against hours paid (dashed; idle hours
+    are paid too), and the queue at the end of each month (where time runs out)."""
     names = agency_names(sweep.monthly)
-    ncols = min(3, max(1, len(names)))
-    nrows = math.ceil(len(names) / ncols) if names else 1
-    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False)).ravel()
+    ncols = max(1, len(names))
+    fig = Figure(figsize=(3.4 * ncols, 5.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(2, ncols, sharex=True, squeeze=False))
     col = colours(sweep.scenarios)
-    for ax, name in zip(axes, names):
+    for j, name in enumerate(names):
+        top, bottom = axes[0, j], axes[1, j]
         for s in sweep.scenarios:
             months, used = _matrix(sweep.monthly, s, f"{name}_hours_used", share=False)
             if used.size == 0:
                 continue
-            _, cap = _matrix(sweep.monthly, s, f"{name}_capacity", share=False)
-            (line,) = ax.plot(months + 1, used.mean(axis=0), color=col[s], lw=1.4, label=s)
+            _, paid = _matrix(sweep.monthly, s, f"{name}_hours_paid", share=False)
+            _, queue = _matrix(sweep.monthly, s, f"{name}_queue", share=False)
+            (line,) = top.plot(months + 1, used.mean(axis=0), color=col[s], lw=1.4, label=s)
             line.set_gid(gid("hours", name, s))
-            (cline,) = ax.plot(months + 1, cap.mean(axis=0), color=col[s], lw=1, ls="--")
-            cline.set_gid(gid("capacity", name, s))
-        ax.set_title(name)
-        ax.set_ylim(0, None)
-        ax.grid(alpha=0.3)
-        ax.set_ylabel("hours per month")
-    for ax in axes[len(names):]:
-        ax.set_visible(False)
+            (pline,) = top.plot(months + 1, paid.mean(axis=0), color=col[s], lw=1, ls="--")
+            pline.set_gid(gid("paid", name, s))
+            (qline,) = bottom.plot(months + 1, queue.mean(axis=0), color=col[s], lw=1.2)
+            qline.set_gid(gid("queue", name, s))
+        top.set_title(name)
+        top.set_ylim(0, None)
+        bottom.set_ylim(0, None)
+        top.grid(alpha=0.3)
+        bottom.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("hours per month")
+    axes[1, 0].set_ylabel("students waiting")
     if names:
-        axes[0].legend(fontsize=7)
-    fig.suptitle("Agency hours used (solid) against capacity (dashed), mean over replicates")
-    fig.supxlabel("months since the first day of Vg1")
+        axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Agency hours used (solid) against hours paid (dashed), and queues; mean over replicates")
+    fig.supxlabel("months since the first focal cohort's first day of Vg1")
+    return fig
+
+
+def gain_curve(sweep: "Sweep", baseline: str | None, metric: str = "completion_5y") -> Figure | None:
+    """When the regime and one numeric key are swept: each regime's paired difference against the
+    baseline regime at the same value of the other key, as a curve over that key with 95 %
+    intervals (e.g. the co-location gain over ``agencies.staffing_scale``: where co-location pays).
+    None otherwise."""
+    keys = sweep.scenario_keys
+    if len(keys) != 2 or "regime" not in keys:
+        return None
+    other = keys[1 - keys.index("regime")]
+    ok = sweep.ok
+    try:
+        values = sorted({float(v) for v in ok[other]})
+    except (TypeError, ValueError):
+        return None
+    regimes = list(dict.fromkeys(ok["regime"]))
+    base = "siloed" if "siloed" in regimes else regimes[0]
+    if baseline:
+        base_rows = ok.loc[ok["scenario"] == baseline, "regime"]
+        base = base_rows.iloc[0] if len(base_rows) else base
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    col = colours(regimes)
+    for regime in regimes:
+        if regime == base:
+            continue
+        means, los, his = [], [], []
+        for v in values:
+            at = ok[ok[other].astype(float) == v]
+            wide = at.pivot_table(index=["seed", "replicate"], columns="regime", values=metric, aggfunc="first")
+            if regime not in wide or base not in wide:
+                means.append(math.nan), los.append(math.nan), his.append(math.nan)
+                continue
+            m, lo, hi, _ = mean_ci((wide[regime] - wide[base]).dropna().to_numpy())
+            means.append(m), los.append(lo), his.append(hi)
+        (line,) = ax.plot(values, means, "o-", color=col[regime], label=f"{regime} - {base}")
+        line.set_gid(gid("gain", regime))
+        ax.fill_between(values, los, his, color=col[regime], alpha=0.2, lw=0)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel(other)
+    share = metric.startswith("completion") or metric.endswith("share")
+    ax.set_ylabel(("completion within 60 months" if metric == "completion_5y" else metric) + ", paired difference")
+    if share:
+        ax.yaxis.set_major_formatter(_percent(decimals=1))
+    ax.set_title(f"Gain against {base} over {other} (paired by replicate, 95% CI)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     return fig
 
 
@@ -323,6 +380,7 @@ def make_figures(sweep: "Sweep", out_dir: Path, metric: str = "completion_5y",
         "agency_hours": lambda: agency_hours(sweep),
         "agencies_per_case": lambda: agencies_per_case(sweep),
         "heatmap": lambda: heatmap(sweep, metric),
+        "gain_curve": lambda: gain_curve(sweep, baseline, metric),
     }
     figs: dict[str, Figure] = {}
     paths: dict[str, Path] = {}

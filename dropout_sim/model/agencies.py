@@ -1,166 +1,265 @@
-"""Agencies: school, PPT, health, NAV, OT (and any plain referral service) as Mesa agents.
+"""Agencies: school, PPT, health, NAV, OT (and any other service) as Mesa agents.
 
-An agency has staff capacity in hours per month, a queue of referred students and a
-caseload. Its per-student bookkeeping is held in arrays (length = cohort size) so a month
-is processed with vectorised operations:
+An agency has staff capacity in hours per month (its posts, set each August from the county's
+enrolment or, for OT, its target group), a queue of referred students and a caseload. What it
+does comes from its config's capabilities, not its name (:class:`~dropout_sim.schema.AgencyConfig`):
+``screens`` (the school's risk screening), ``hub`` (the clarification meeting that refers on),
+``serves`` (which statuses: OT serves youths outside school), ``notified_of_dropouts``,
+``shares`` (information it passes to the school with consent), ``offices`` (practice and staff
+turnover by office), ``register_month`` (OT's list of youths not enrolled), and its effects.
 
-* ``pending_arrival``: month a referral in transit reaches the queue (``NO_MONTH`` if none);
-* ``queued_since``: month the student joined the queue (``NO_MONTH`` if not queued);
-* ``case_left``: months left of an open case (0 = no case).
+Agencies act on what the model gives them each month (a :class:`MonthContext`: the students,
+who holds which case, the regime's matrices, random streams) and return what they did as a
+:class:`ServiceOutcome`; the model applies it. The only state an agency changes itself is its
+own queue and caseload (per-student arrays, :class:`~dropout_sim.model.columns.PerStudent`):
+
+* ``pending_arrival``: county month a referral in transit reaches the queue (``NO_MONTH`` if none);
+* ``queued_since``: month the student joined the queue; ``priority``: observed risk when flagged;
+* ``case_left``: months left of an open case (0 = none); ``case_start``: month of the latest case;
+* ``informed``: whether the referral came with the referring agency's information.
 
 Each month (:meth:`Agency.serve`) the agency spends its hours in a fixed priority order:
-open cases first (oldest first), then the queue first-come first-served, admitting a queued
-student only while the assessment and the first month of help still fit in the hours left.
-Hours are never exceeded, so waiting times emerge from demand. Behaviour differs by
-``kind``: the school screens for risk and is the referral hub, OT works with those who left,
-every other kind (PPT, health, NAV, a sixth service) is the generic :class:`Agency`, whose
-detection route (referral, self-referral) and effects come from its config.
+meeting overhead first, open cases (oldest first), then the queue, admitting a queued student
+only while the assessment and the first month of help still fit in the hours left. Hours are
+never exceeded, so waiting times emerge from demand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
 from .. import calendar
-from ..schema import NEEDS, AgencyConfig, agency_setting
-from .students import APPRENTICE, IN_SCHOOL, NEED_INDEX, NO_MONTH, OUTSIDE
+from ..rng import Streams
+from ..schema import AgencyConfig
+from .columns import PerStudent
+from .students import APPRENTICE, IN_SCHOOL, NEED_BIT, NO_MONTH, OUTSIDE, Students
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import DropoutModel
+    from .regimes import Regime
+
+STATUS_CODES = {"in_school": IN_SCHOOL, "apprentice": APPRENTICE, "outside": OUTSIDE}
+HOURS_KINDS = ("help", "assessment", "coordination", "meetings")
+"""How an agency's hours are used: case work, intake assessments, coordination with partners,
+meetings (the elevtjeneste's resource team, teaching new partners' caseworkers)."""
 
 
 @dataclass
 class MonthLedger:
     """Hours and flows of one agency in one month (hours per month, counts of students)."""
 
-    capacity: float = 0.0
-    hours_case: float = 0.0
+    hours_paid: float = 0.0
+    posts: float = 0.0
+    hours_help: float = 0.0
     hours_assessment: float = 0.0
     hours_coordination: float = 0.0
-    hours_overhead: float = 0.0
+    hours_meetings: float = 0.0
     queue: int = 0
     caseload: int = 0
     admitted: int = 0
     declined: int = 0
     not_approved: int = 0
+    wait_months: float = 0.0
+    """Sum over students admitted this month of months spent in the queue."""
 
     @property
     def hours_used(self) -> float:
-        return self.hours_case + self.hours_assessment + self.hours_coordination + self.hours_overhead
+        return self.hours_help + self.hours_assessment + self.hours_coordination + self.hours_meetings
 
 
-class Agency(mesa.Agent):
-    """A service with capacity (hours/month), a FIFO queue and a caseload.
+@dataclass
+class MonthContext:
+    """What the model gives the agencies for one month (read-only for them)."""
 
-    Generic behaviour: students reach it by referral (or, if ``self_referral_prob > 0``, on
-    their own when they have a need it serves); each month of help shifts mastery, strain,
-    belonging and attendance by the configured effects.
-    """
+    t: int
+    students: Students
+    streams: Streams
+    regime: "Regime"
+    open_cases: np.ndarray
+    """(rows, K) bool: who holds an open case now (updated by the model as each agency serves)."""
+    involved: np.ndarray
+    """(rows, K) bool: open cases at the start of the month (coordination, fragmentation)."""
+    lead_held: np.ndarray
+    """(rows,) bool: the student has a lead worker."""
+    intensity: float
+    acceptance_base: float
+    queue_by_risk: bool
+    _eligible: dict = field(default_factory=dict)
 
-    eligible_status = (IN_SCHOOL, APPRENTICE)
-    help_in_school = True
-    """Whether this agency's help counts as in-school help (first_help_month, never-helped share)."""
+    def eligible(self, agency: "Agency") -> np.ndarray:
+        """Who ``agency`` serves this month (statuses do not change while agencies act)."""
+        mask = self._eligible.get(agency.index)
+        if mask is None:
+            mask = self._eligible[agency.index] = agency.eligible(self.students, self.t)
+        return mask
 
-    def __init__(self, model: "DropoutModel", name: str, cfg: AgencyConfig, index: int):
+
+@dataclass
+class ServiceOutcome:
+    """What one agency did in one month; the model applies it (rows are student rows)."""
+
+    agency: int
+    helped: np.ndarray
+    """Rows helped this month (open cases served and new cases)."""
+    ended: np.ndarray
+    """Rows whose case ended this month."""
+    assessed: np.ndarray
+    """Rows given an intake assessment this month (admitted or not)."""
+    joint: np.ndarray
+    """Per assessed row: the joint plan covered it (no separate intake, not a meeting)."""
+    parallel: np.ndarray
+    """Per assessed row: another agency held an open case (a separate intake is then duplicate work)."""
+    admitted: np.ndarray
+    hours_rows: np.ndarray
+    hours: np.ndarray
+    """Agency hours spent on each of ``hours_rows`` (assessment, case work, coordination)."""
+    effects: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per helped row: ``mastery``, ``strain``, ``belonging``, ``engagement`` and ``reentry`` terms."""
+    learning_support: bool = False
+    """Its help supports a learning difficulty this month."""
+    resolved: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Rows whose served needs were resolved."""
+
+
+class Agency(mesa.Agent, PerStudent):
+    """A service with capacity (hours/month), a queue and a caseload, configured by capabilities."""
+
+    COLUMNS = {"pending_arrival": (np.int32, NO_MONTH), "queued_since": (np.int32, NO_MONTH),
+               "case_left": (np.int16, 0), "case_start": (np.int32, NO_MONTH), "informed": (bool, True),
+               "priority": (np.float32, 0.0)}
+
+    def __init__(self, model: mesa.Model, name: str, cfg: AgencyConfig, index: int, streams: Streams):
         super().__init__(model)
         self.name = name
         self.cfg = cfg
         self.index = index
-        n = model.students.n
-        scale = agency_setting(model.cfg, "staffing_scale")
-        self.capacity = cfg.posts_per_1000 * scale * n / 1000.0 * cfg.casework_hours_per_post
-        """Hours per month available for this cohort's cases."""
-        self.need_mask = np.array([need in cfg.needs for need in NEEDS], dtype=bool)
-        self._eligible_lut = np.zeros(4, dtype=bool)
-        self._eligible_lut[list(self.eligible_status)] = True
-        self.pending_arrival = np.full(n, NO_MONTH, dtype=np.int32)
-        self.queued_since = np.full(n, NO_MONTH, dtype=np.int32)
-        self.case_left = np.zeros(n, dtype=np.int16)
-        self.case_start = np.full(n, NO_MONTH, dtype=np.int32)
-        self.ledger = MonthLedger(capacity=self.capacity)
+        self.allocate(0)
+        self.need_bits = np.uint8(sum(int(NEED_BIT[need]) for need in set(cfg.needs)))
+        """The needs it serves, as a bit set of ``Students.needs``."""
+        self.resolvable = self.need_bits & ~NEED_BIT["academic"]  # academic follows mastery, not a case decision
+        self._serves = np.zeros(4, dtype=bool)
+        self._serves[[STATUS_CODES[s] for s in cfg.serves]] = True
+        self.serves_outside = bool(self._serves[OUTSIDE])
+        self.capacity = 0.0
+        """Hours per month paid (posts x case-work hours), set each August by :meth:`set_capacity`."""
+        self.posts = 0.0
+        self.practice = streams.normal(f"practice.{name}", NO_MONTH, np.arange(cfg.offices))
+        """Strictness of each office's current caseworkers (standard normal; redrawn on turnover)."""
+        self.overhead = 0.0
+        """Meeting hours this month taken before any case (resource team, onboarding partners)."""
+        self.ledger = MonthLedger()
 
-    # ------------------------------------------------------------------ routes in
-    def engaged(self) -> np.ndarray:
-        """Mask: referral in transit, queued or open case."""
-        return (self.pending_arrival != NO_MONTH) | (self.queued_since != NO_MONTH) | (self.case_left > 0)
+    # ------------------------------------------------------------------ capacity and routes in
+    def set_capacity(self, basis: int, staffing_scale: float) -> None:
+        """Posts for ``basis`` enrolled students (or target-group youths), scaled by the planner's knob."""
+        self.posts = self.cfg.posts_per_1000 * staffing_scale * basis / 1000.0
+        self.capacity = self.posts * self.cfg.casework_hours_per_post
 
-    def refer(self, ids: np.ndarray, t: int, delay_mean: float, stream: str) -> None:
-        """Send a referral; it reaches the queue after an exponential delay with mean
-        ``delay_mean`` months, rounded stochastically to whole months (so the mean is kept)."""
-        ids = ids[~self.engaged()[ids]]
-        if ids.size == 0:
-            return
-        streams = self.model.streams
-        delay = streams.exponential(stream, t, ids, delay_mean)
-        whole = np.floor(delay)
-        whole += streams.uniform(stream + ".round", t, ids) < delay - whole
-        self.pending_arrival[ids] = t + whole.astype(np.int32)
+    def capacity_basis(self, st: Students, t: int) -> int:
+        """The county's count this agency is staffed per 1,000 of."""
+        if self.cfg.capacity_basis == "target_group":
+            return int(self.eligible(st, t).sum())
+        return int(st.active().sum())
 
-    def enqueue(self, ids: np.ndarray, t: int) -> None:
-        """A student comes directly (own route): joins the queue now."""
-        ids = ids[~self.engaged()[ids]]
-        self.queued_since[ids] = t
+    def eligible(self, st: Students, t: int) -> np.ndarray:
+        """Mask of students this agency serves now (status, age; outside youths who have not
+        already decided to return)."""
+        ok = self._serves[st.status]
+        if self.cfg.max_months_since_entry:
+            ok &= st.months_in(t) < self.cfg.max_months_since_entry
+        if self.serves_outside:
+            ok &= ~st.reentry_pending
+        return ok
 
-    def eligible(self) -> np.ndarray:
-        """Mask of students whose status this agency serves (in school/apprentice; OT: outside)."""
-        return self._eligible_lut[self.model.students.status]
+    def engaged(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Mask (of ``rows``): referral in transit, queued or open case."""
+        return (self.pending_arrival[rows] != NO_MONTH) | (self.queued_since[rows] != NO_MONTH) | (self.case_left[rows] > 0)
 
-    def has_served_need(self) -> np.ndarray:
+    def has_served_need(self, st: Students) -> np.ndarray:
         """Mask of students with at least one need this agency serves."""
-        return (self.model.students.needs & self.need_mask).any(axis=1)
+        return st.has_any(self.need_bits)
 
-    def self_referrals(self, t: int) -> np.ndarray:
-        """Own detection route: students with a served need come on their own (x trust)."""
+    def refer(self, rows: np.ndarray, gids: np.ndarray, t: int, delay_mean, stream: str,
+              streams: Streams, informed: bool | np.ndarray = True) -> np.ndarray:
+        """Send referrals; each reaches the queue after an exponential delay (mean ``delay_mean``
+        months, scalar or per row), rounded stochastically to whole months (the mean is kept).
+        Returns the rows actually referred (not already engaged)."""
+        new = ~self.engaged(rows)
+        rows, gids = rows[new], gids[new]
+        if rows.size == 0:
+            return rows
+        mean = delay_mean[new] if np.ndim(delay_mean) else delay_mean
+        delay = streams.exponential(stream, t, gids, mean)
+        whole = np.floor(delay)
+        whole += streams.uniform(stream + ".round", t, gids) < delay - whole
+        self.pending_arrival[rows] = t + whole.astype(np.int32)
+        self.informed[rows] = informed if np.ndim(informed) == 0 else np.asarray(informed)[new]
+        return rows
+
+    def enqueue(self, rows: np.ndarray, t: int, priority: np.ndarray | None = None,
+                informed: bool = True) -> np.ndarray:
+        """Students come directly (own route, screening, register): they join the queue now."""
+        new = ~self.engaged(rows)
+        rows = rows[new]
+        self.queued_since[rows] = t
+        self.informed[rows] = informed
+        if priority is not None:
+            self.priority[rows] = np.asarray(priority)[new]
+        return rows
+
+    def self_referrals(self, ctx: MonthContext) -> np.ndarray:
+        """Own route: students with a served need come on their own (x trust)."""
         p = self.cfg.self_referral_prob
         if p <= 0.0:
             return np.empty(0, dtype=np.int64)
-        st = self.model.students
-        ids = np.flatnonzero(self.eligible() & self.has_served_need() & ~self.engaged())
-        come = ids[self.model.streams.bernoulli(f"self_referral.{self.name}", t, ids, p * st.trust[ids])]
-        self.enqueue(come, t)
-        return come
+        st = ctx.students
+        ids = np.flatnonzero(ctx.eligible(self) & self.has_served_need(st) & ~self.engaged())
+        come = ids[ctx.streams.bernoulli(f"self_referral.{self.name}", ctx.t, st.gid[ids], p * st.trust[ids])]
+        return self.enqueue(come, ctx.t)
+
+    def register_check(self, ctx: MonthContext) -> np.ndarray:
+        """In its register month the agency gets the list of everyone eligible and finds those it
+        does not know yet (no case since their latest exit): a contact without the referring
+        agency's information (OT's October list of youths not enrolled)."""
+        if self.cfg.register_month < 0 or calendar.month_of_school_year(ctx.t) != self.cfg.register_month:
+            return np.empty(0, dtype=np.int64)
+        st = ctx.students
+        known = self.case_start >= st.last_dropout_month
+        ids = np.flatnonzero(ctx.eligible(self) & ~self.engaged() & ~known)
+        return self.enqueue(ids, ctx.t, informed=False)
 
     # ------------------------------------------------------------------ the month
-    def close_ineligible(self) -> None:
-        """Students who left (or came back, for OT) leave this agency's queue and caseload."""
-        gone = ~self.eligible()
+    def begin_month(self, ctx: MonthContext) -> None:
+        """Referrals whose delay has passed join the queue; students no longer served leave it
+        and the caseload. Run for every agency before any agency serves."""
+        arrived = (self.pending_arrival != NO_MONTH) & (self.pending_arrival <= ctx.t)
+        self.queued_since[arrived] = self.pending_arrival[arrived]
+        self.pending_arrival[arrived] = NO_MONTH
+        gone = ~ctx.eligible(self)
         self.pending_arrival[gone] = NO_MONTH
         self.queued_since[gone] = NO_MONTH
         self.case_left[gone] = 0
 
-    def begin_month(self, t: int) -> None:
-        """Referrals whose delay has passed join the queue; students no longer served leave.
-        Run for every agency before any agency serves (so partners' cases are current)."""
-        arrived = (self.pending_arrival != NO_MONTH) & (self.pending_arrival <= t)
-        self.queued_since[arrived] = self.pending_arrival[arrived]
-        self.pending_arrival[arrived] = NO_MONTH
-        self.close_ineligible()
+    def serve(self, ctx: MonthContext) -> ServiceOutcome:
+        """Spend this month's hours (after :meth:`begin_month`) and say what was done.
 
-    def serve(self, t: int, involved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Spend this month's hours (after :meth:`begin_month`). Returns (ids helped this month,
-        ids whose case ended).
-
-        Open cases are served first (oldest first); then queued students are admitted first
-        come, first served while assessment + first month of help fit in the hours left.
-        Hours set aside for students who then decline or are not approved go back to the
-        queue in another admission round, until the hours or the queue run out.
-        ``involved`` is the (n, K) matrix of open cases at the start of the month; it sets
-        coordination hours and fragmentation (properties of agency pairs in the regime).
+        Meeting overhead comes first; open cases are served oldest first; then queued students
+        are admitted (first come first served, or by observed risk) while assessment + first
+        month of help fit in the hours left. Hours set aside for students who then decline or
+        are not approved go back to the queue in another admission round.
         """
-        model, st, cfg = self.model, self.model.students, self.cfg
-        led = self.ledger = MonthLedger(capacity=self.capacity)
+        st, cfg, t = ctx.students, self.cfg, ctx.t
+        led = self.ledger = MonthLedger(hours_paid=self.capacity, posts=self.posts)
         available = self.capacity
-        if model.regime.is_colocated[self.index]:
-            led.hours_overhead = min(available, model.resource_team_hours)
-            available -= led.hours_overhead
-        case_hours = cfg.hours_per_case_month * model.intensity
+        led.hours_meetings = min(available, self.overhead)
+        available -= led.hours_meetings
+        case_hours = cfg.hours_per_case_month * ctx.intensity
 
         def coordination(ids: np.ndarray) -> np.ndarray:
-            return model.regime.coordination(self.with_self(involved, ids))[:, self.index]
+            return self.coordination_hours(ctx, ids)
 
         def fitting(cost: np.ndarray) -> int:
             return int(np.searchsorted(np.cumsum(cost), available * (1 + 1e-12), side="right"))
@@ -169,19 +268,19 @@ class Agency(mesa.Agent):
         open_ids = open_ids[np.lexsort((open_ids, self.case_start[open_ids]))]
         coord_open = coordination(open_ids)
         n_open = fitting(case_hours + coord_open)
-        helped_parts, cost_parts, coord_parts = [open_ids[:n_open]], [], [coord_open[:n_open]]
-        cost_parts.append(case_hours + coord_open[:n_open])
+        helped_parts, cost_parts, coord_parts = [open_ids[:n_open]], [case_hours + coord_open[:n_open]], [coord_open[:n_open]]
         available -= float(cost_parts[0].sum())
 
         queued = np.flatnonzero(self.queued_since != NO_MONTH)
-        tie = model.streams.uniform(f"queue.{self.name}", t, queued)
-        queued = queued[np.lexsort((tie, self.queued_since[queued], *self.queue_priority(queued)))]
+        tie = ctx.streams.uniform(f"queue.{self.name}", t, st.gid[queued])
+        keys = (tie, self.queued_since[queued]) + ((-self.priority[queued],) if ctx.queue_by_risk else ())
+        queued = queued[np.lexsort(keys)]
         if n_open < open_ids.size:  # open cases come first: nobody new while they wait
             queued = queued[:0]
-        share = model.regime.cfg.joint_assessment_share
-        base = model.cfg.dynamics.acceptance_base
+        share = ctx.regime.cfg.joint_assessment_share
+        assessed_parts, joint_parts, parallel_parts, assess_parts, admitted_parts = [], [], [], [], []
         while queued.size:
-            joint = self.joint_assessment(queued)
+            joint = self.joint_assessment(ctx, queued)
             assess = np.where(joint, cfg.assessment_hours * share, cfg.assessment_hours)
             coord = coordination(queued)
             n = fitting(assess + case_hours + coord)
@@ -190,19 +289,24 @@ class Agency(mesa.Agent):
             batch, joint, assess, coord = queued[:n], joint[:n], assess[:n], coord[:n]
             queued = queued[n:]
             # Admission: the assessment happens; the student may decline, the case may not be approved.
+            led.wait_months += float((t - self.queued_since[batch]).sum())
             self.queued_since[batch] = NO_MONTH
-            accept = model.streams.bernoulli(f"accept.{self.name}", t, batch, base + (1 - base) * st.trust[batch])
-            approved = self.approve(t, batch)
+            accept_p = ctx.acceptance_base + (1 - ctx.acceptance_base) * st.trust[batch]
+            accept = ctx.streams.bernoulli(f"accept.{self.name}", t, st.gid[batch], accept_p)
+            approved = self.approve(ctx, batch)
             ok = accept & approved
             led.admitted += int(ok.sum())
             led.declined += int((~accept).sum())
             led.not_approved += int((accept & ~approved).sum())
             led.hours_assessment += float(assess.sum())
-            model.record_assessments(batch, joint, self.partner_holds_case(batch))
-            model.hours_received[batch] += assess
             new_cases = batch[ok]
             self.case_left[new_cases] = cfg.case_months
             self.case_start[new_cases] = t
+            assessed_parts.append(batch)
+            joint_parts.append(joint)
+            parallel_parts.append(self.partner_holds_case(ctx, batch))
+            assess_parts.append(assess)
+            admitted_parts.append(new_cases)
             helped_parts.append(new_cases)
             cost_parts.append(case_hours + coord[ok])
             coord_parts.append(coord[ok])
@@ -212,17 +316,28 @@ class Agency(mesa.Agent):
         helped = np.concatenate(helped_parts)
         cost_helped = np.concatenate(cost_parts)
         led.hours_coordination = float(np.concatenate(coord_parts).sum())
-        led.hours_case = float(cost_helped.sum()) - led.hours_coordination
+        led.hours_help = float(cost_helped.sum()) - led.hours_coordination
         led.caseload = int((self.case_left > 0).sum())
-        model.hours_received[helped] += cost_helped
-        self.apply_help(t, helped, involved)
+        assessed = np.concatenate(assessed_parts) if assessed_parts else np.empty(0, dtype=np.int64)
+        assess_hours = np.concatenate(assess_parts) if assess_parts else np.empty(0)
+        outcome = ServiceOutcome(
+            agency=self.index, helped=helped, ended=np.empty(0, dtype=np.int64), assessed=assessed,
+            joint=np.concatenate(joint_parts) if joint_parts else np.empty(0, dtype=bool),
+            parallel=np.concatenate(parallel_parts) if parallel_parts else np.empty(0, dtype=bool),
+            admitted=np.concatenate(admitted_parts) if admitted_parts else np.empty(0, dtype=np.int64),
+            hours_rows=np.concatenate([assessed, helped]), hours=np.concatenate([assess_hours, cost_helped]))
+        self.help(ctx, helped, outcome)
         self.case_left[helped] -= 1
-        ended = helped[self.case_left[helped] == 0]
-        return helped, ended
+        outcome.ended = helped[self.case_left[helped] == 0]
+        return outcome
 
-    def queue_priority(self, ids: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Extra sort keys (most significant last) put before arrival order; none: FIFO."""
-        return ()
+    def coordination_hours(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
+        """Coordination hours this agency spends per case-month on rows ``ids`` (one per partner on the case)."""
+        return ctx.regime.coordination(self.with_self(ctx.involved, ids), ctx.lead_held[ids])[:, self.index]
+
+    def fragmentation(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
+        """Effect multiplier from responsibility fragmenting over the agencies on the case."""
+        return ctx.regime.effectiveness(self.with_self(ctx.involved, ids), ctx.lead_held[ids])[:, self.index]
 
     def with_self(self, involved: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Rows ``ids`` of an (n, K) involvement matrix with this agency marked as involved."""
@@ -230,132 +345,102 @@ class Agency(mesa.Agent):
         inv[:, self.index] = True
         return inv
 
-    def partner_holds_case(self, ids: np.ndarray, colocated_only: bool = False) -> np.ndarray:
-        """True where another agency (only co-located partners if asked) holds an open case
-        now, including cases opened earlier this month."""
-        held = np.zeros(ids.size, dtype=bool)
-        for other in self.model.agency_list:
-            if other is self or (colocated_only and not self.model.regime.colocated_pair[self.index, other.index]):
-                continue
-            held |= other.case_left[ids] > 0
-        return held
+    def partner_holds_case(self, ctx: MonthContext, ids: np.ndarray, colocated_only: bool = False) -> np.ndarray:
+        """True where another agency (only co-located partners if asked) holds an open case now,
+        including cases opened earlier this month."""
+        others = np.ones(ctx.open_cases.shape[1], dtype=bool)
+        others[self.index] = False
+        if colocated_only:
+            others &= ctx.regime.joint_assessment[self.index]
+        return ctx.open_cases[np.ix_(ids, others)].any(axis=1) if others.any() else np.zeros(ids.size, dtype=bool)
 
-    def joint_assessment(self, ids: np.ndarray) -> np.ndarray:
+    def joint_assessment(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
         """True where a co-located partner holds an open case: the student is on the joint
         plan, so no separate intake is needed."""
-        if not self.model.regime.is_colocated[self.index]:
-            return np.zeros(ids.size, dtype=bool)
-        return self.partner_holds_case(ids, colocated_only=True)
+        return self.partner_holds_case(ctx, ids, colocated_only=True)
 
-    def approve(self, t: int, ids: np.ndarray) -> np.ndarray:
-        """Approval of an assessed case; caseworkers differ (practice variation) unless co-located."""
+    def office_of(self, gids: np.ndarray, streams: Streams) -> np.ndarray:
+        """The office serving each student (by home municipality: fixed per student)."""
+        if self.cfg.offices == 1:
+            return np.zeros(gids.size, dtype=np.int64)
+        u = streams.uniform(f"office.{self.name}", NO_MONTH, gids)
+        return np.minimum((u * self.cfg.offices).astype(np.int64), self.cfg.offices - 1)
+
+    def approve(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
+        """Approval of an assessed case: the office's practice moves the chance (rules interpreted
+        differently between offices and caseworkers), less so when co-located with the school."""
         p = self.cfg.approval_probability
         if p >= 1.0:
             return np.ones(ids.size, dtype=bool)
-        sd = self.model.regime.practice_sd(self.model.school_name, self.name)
-        p_case = np.clip(p + sd * self.caseworker_effect(ids), 0.0, 1.0)
-        return self.model.streams.bernoulli(f"approve.{self.name}", t, ids, p_case)
+        gids = ctx.students.gid[ids]
+        sd = ctx.regime.practice_sd(self.index)
+        p_case = np.clip(p + sd * self.practice[self.office_of(gids, ctx.streams)], 0.0, 1.0)
+        return ctx.streams.bernoulli(f"approve.{self.name}", ctx.t, gids, p_case)
 
-    def caseworker_effect(self, ids: np.ndarray) -> np.ndarray:
-        """Standard-normal strictness of the caseworker/office a student meets: drawn once per
-        student (not per month), so the same student keeps meeting the same practice."""
-        return self.model.streams.normal(f"practice.{self.name}", NO_MONTH, ids)
+    def turnover(self, t: int, rate_per_year: float, streams: Streams) -> np.ndarray:
+        """An office's practice changes with its caseworkers (each office with chance rate/12 a month):
+        a new caseworker interprets the rules anew. Returns the offices that changed."""
+        if rate_per_year <= 0 or self.cfg.approval_probability >= 1.0:
+            return np.empty(0, dtype=np.int64)
+        offices = np.arange(self.cfg.offices)
+        changed = offices[streams.bernoulli(f"turnover.{self.name}", t, offices, min(1.0, rate_per_year / 12.0))]
+        if changed.size:
+            self.practice[changed] = streams.normal(f"practice.{self.name}", t, changed)
+        return changed
 
-    def effect_scale(self, ids: np.ndarray, involved: np.ndarray) -> np.ndarray:
-        """Effect multiplier: intensity x trust x fragmentation among the agencies on the case."""
-        st = self.model.students
-        frag = self.model.regime.effectiveness(self.with_self(involved, ids))[:, self.index]
-        return self.model.intensity * frag * (0.3 + 0.7 * st.trust[ids])
+    def effect_scale(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
+        """Effect multiplier: intensity x trust x fragmentation among the agencies on the case,
+        x lateness (exit to this case's start) and information for agencies that declare it."""
+        st, cfg = ctx.students, self.cfg
+        scale = ctx.intensity * self.fragmentation(ctx, ids) * (0.3 + 0.7 * st.trust[ids])
+        if cfg.effect_halflife_months > 0:
+            exited = st.last_dropout_month[ids]
+            late = np.where(exited != NO_MONTH, np.maximum(0, self.case_start[ids] - exited), 0)
+            scale = scale * 0.5 ** (late / cfg.effect_halflife_months)
+        if cfg.uninformed_effect < 1.0:
+            scale = scale * np.where(self.informed[ids], 1.0, cfg.uninformed_effect)
+        return scale
 
-    def apply_help(self, t: int, ids: np.ndarray, involved: np.ndarray) -> None:
-        """One month of help: effects on state, learning support, needs resolved."""
-        if ids.size == 0:
-            return
-        cfg, help_ = self.cfg, self.model.help
-        scale = self.effect_scale(ids, involved)
-        help_.mastery[ids] += cfg.mastery_effect * scale
-        help_.strain[ids] += cfg.strain_effect * scale
-        help_.belonging[ids] += cfg.belonging_effect * scale
-        help_.engagement[ids] += cfg.engagement_effect * scale
-        if self.need_mask[NEED_INDEX["learning_difficulty"]]:
-            help_.learning_support[ids] = True
-        if cfg.need_resolution_prob > 0:
-            needs = self.model.students.needs
-            resolvable = self.need_mask.copy()
-            resolvable[NEED_INDEX["academic"]] = False  # follows mastery, not a case decision
-            resolved = self.model.streams.bernoulli(f"resolve.{self.name}", t, ids,
-                                                    np.minimum(1.0, cfg.need_resolution_prob * scale))
-            needs[np.ix_(ids[resolved], resolvable)] = False
-        self.model.mark_helped(ids, t, self.index, self.help_in_school)
-
-
-class School(Agency):
-    """School (contact teacher, counsellor): screens absence and grades, runs the clarification
-    meeting (avklaringsmøte) that uncovers needs, gives adapted/practical teaching and is the
-    referral hub to the other services."""
-
-    eligible_status = (IN_SCHOOL,)
-
-    def __init__(self, model: "DropoutModel", name: str, cfg: AgencyConfig, index: int):
-        super().__init__(model, name, cfg, index)
-        self.flagged_risk = np.zeros(model.students.n)
-        """Observed risk score at the student's last screening flag (0 if never flagged)."""
-
-    def screening_due(self, t: int) -> bool:
-        """Review months from ``screening_start_month`` every ``review_interval_months``; a
-        review that falls in July (no school) is held in August instead."""
-        if calendar.is_summer(t):
-            return False
-        return self._review_month(t) or (calendar.is_august(t) and t > 0 and self._review_month(t - 1))
-
-    def _review_month(self, t: int) -> bool:
-        iv = self.model.cfg.intervention
-        return t >= iv.screening_start_month and (t - iv.screening_start_month) % iv.review_interval_months == 0
-
-    def screen(self, t: int, observed_risk: np.ndarray) -> np.ndarray:
-        """Flag students whose observed risk score reaches the threshold; they join the queue."""
-        st = self.model.students
-        flagged = np.flatnonzero((st.status == IN_SCHOOL) & (observed_risk >= self.model.cfg.intervention.risk_threshold)
-                                 & ~self.engaged())
-        self.enqueue(flagged, t)
-        self.flagged_risk[flagged] = observed_risk[flagged]
-        return flagged
-
-    def queue_priority(self, ids: np.ndarray) -> tuple[np.ndarray, ...]:
-        """With ``intervention.queue_order=risk`` (triage) the highest risk seen at screening
-        goes first; otherwise first come, first served."""
-        if self.model.cfg.intervention.queue_order == "risk":
-            return (-self.flagged_risk[ids],)
-        return ()
+    def help(self, ctx: MonthContext, ids: np.ndarray, outcome: ServiceOutcome) -> None:
+        """One month of help for rows ``ids``: its effects and resolved needs, into ``outcome``."""
+        cfg = self.cfg
+        scale = self.effect_scale(ctx, ids)
+        outcome.effects = {"mastery": cfg.mastery_effect * scale, "strain": cfg.strain_effect * scale,
+                           "belonging": cfg.belonging_effect * scale, "engagement": cfg.engagement_effect * scale}
+        if cfg.reentry_prob > 0:
+            outcome.effects["reentry"] = np.minimum(1.0, cfg.reentry_prob * scale)
+        outcome.learning_support = bool(self.need_bits & NEED_BIT["learning_difficulty"])
+        if cfg.need_resolution_prob > 0 and self.resolvable:
+            p = np.minimum(1.0, cfg.need_resolution_prob * scale)
+            outcome.resolved = ids[ctx.streams.bernoulli(f"resolve.{self.name}", ctx.t, ctx.students.gid[ids], p)]
 
 
-class FollowUpService(Agency):
-    """OT (Oppfølgingstjenesten): responsible for youth not in school or work. Learns of a
-    dropout from the school (late when siloed), then follows the youth up; each month of
-    follow-up raises the chance of re-entry (alternative paths, praksisbrev, private exams)."""
-
-    eligible_status = (OUTSIDE,)
-    help_in_school = False
-
-    def eligible(self) -> np.ndarray:
-        """Youths outside school who have not yet decided to return."""
-        st = self.model.students
-        return self._eligible_lut[st.status] & ~st.reentry_pending
-
-    def apply_help(self, t: int, ids: np.ndarray, involved: np.ndarray) -> None:
-        super().apply_help(t, ids, involved)
-        p = np.minimum(1.0, self.cfg.reentry_prob * self.effect_scale(ids, involved))
-        help_ = self.model.help
-        help_.reentry[ids] = 1.0 - (1.0 - help_.reentry[ids]) * (1.0 - p)
-        self.model.mark_ot_contact(ids, t)
+def screening_due(t_own: np.ndarray, t: int, start: int, interval: int) -> np.ndarray:
+    """Per student (own months ``t_own``): is this a review month? Reviews run from the student's
+    month ``start`` every ``interval`` months; a review that falls in July (no school) is held in
+    August instead."""
+    if calendar.is_summer(t):
+        return np.zeros(t_own.shape, dtype=bool)
+    due = (t_own >= start) & ((t_own - start) % interval == 0)
+    if calendar.is_august(t):
+        prev = t_own - 1
+        due |= (prev >= start) & ((prev - start) % interval == 0) & (t_own > 0)
+    return due
 
 
-AGENCY_CLASSES: dict[str, type[Agency]] = {
-    "school": School,
-    "ppt": Agency,
-    "health": Agency,
-    "nav": Agency,
-    "ot": FollowUpService,
-    "service": Agency,
-}
-"""Behaviour by ``kind``. A new service (e.g. child welfare) is one config entry of kind 'service'."""
+
+class LeadWorkers(Agency):
+    """Lead workers (koordinator): one contact person per student referred on to other services.
+
+    Not one of the co-located agencies (it has no place in the regime's pair matrices): its
+    cases cost its own hours, and a student it holds gets the co-located value of the
+    mechanisms in ``regime.lead_worker.mechanisms`` (see :class:`~dropout_sim.model.regimes.Regime`)."""
+
+    def coordination_hours(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
+        return np.zeros(ids.size)
+
+    def fragmentation(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
+        return np.ones(ids.size)
+
+    def partner_holds_case(self, ctx: MonthContext, ids: np.ndarray, colocated_only: bool = False) -> np.ndarray:
+        return np.zeros(ids.size, dtype=bool)

@@ -1,14 +1,17 @@
 """Metrics: the monthly time series, the per-student table and the run summary.
 
-* :class:`MonthlyRecorder` - one row per month: status stocks, cumulative completions, mean
-  state of active students, and per agency hours used (by kind) against capacity, queue and
-  caseload.
-* :func:`student_table` - one row per student with outcomes and process measures.
-* :func:`summary` - completion within normert tid (overall, by track, by grade-point band)
-  and the process measures of brief section 5.
+* :class:`MonthlyRecorder` - one row per month of the focal period: the county's status stocks
+  (every year group) with the focal cohorts' stocks beside them, mean state, collaboration, and
+  per agency posts, hours paid and used (by kind), queue, caseload and waits.
+* :func:`student_table` - one row per focal student with outcomes and process measures.
+* :func:`summary` - completion within normert tid for the focal cohorts (overall, by track,
+  by grade-point band, per entry cohort), the process measures of brief section 5, hours and
+  costs per agency.
 
-Months are model months (0 = first day of Vg1); "within 60 months" means a completion
-month of 0-59.
+Months in outputs are the student's own months (0 = first day of Vg1; "within 60 months"
+means a completion month of 0-59) or, in ``monthly.csv``, months from the first focal
+cohort's first day of Vg1. Agency hours and costs are counted over the focal period (from
+the first focal cohort's month 0 to the end of the run).
 """
 
 from __future__ import annotations
@@ -18,62 +21,87 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..calendar import NORMERT_TID_MONTHS, label
-from .students import NO_MONTH, STATUS_NAMES, TRACK_NAMES
+from .students import ACADEMIC, COMPLETED, NO_MONTH, STATUS_NAMES, TRACK_NAMES, VOCATIONAL
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import DropoutModel
 
-GRADE_POINT_BANDS = ((10, 30), (30, 40), (40, 50), (50, 61))
-"""Prior-achievement bands (grade points; the last band includes 60)."""
+GRADE_POINT_BANDS = ((10, 25), (25, 30), (30, 35), (35, 40), (40, 45), (45, 50), (50, 55), (55, 61))
+"""Prior-achievement bands of the register (grade points; the last band includes 60)."""
+ON_TIME_MONTHS = {ACADEMIC: 36, VOCATIONAL: 48}
+"""Normert tid for the programme: 3 years academic, 4 vocational (2 + 2 apprenticeship)."""
 
-AGENCY_SERIES = ("capacity", "hours_used", "hours_case", "hours_assessment", "hours_coordination",
-                 "hours_overhead", "queue", "caseload", "admitted", "declined", "not_approved")
+AGENCY_SERIES = ("posts", "hours_paid", "hours_used", "hours_help", "hours_assessment", "hours_coordination",
+                 "hours_meetings", "queue", "caseload", "admitted", "declined", "not_approved", "wait_months")
 
 
 def band_name(lo: int, hi: int) -> str:
-    return f"{lo}-{min(hi, 60)}"
+    if lo <= 10:
+        return f"<{hi}"
+    if hi > 60:
+        return f"{lo}+"
+    return f"{lo}-{hi}"
 
 
 class MonthlyRecorder:
-    """Collects one row of the monthly time series per step."""
+    """Collects one row of the monthly time series per step of the focal period."""
 
     def __init__(self, model: "DropoutModel"):
         self.model = model
         self.rows: list[dict[str, Any]] = []
-        sample = model.cfg.output.trajectory_sample
-        self.trajectory_ids = np.arange(min(sample, model.students.n))
+        self.warmup_rows: list[dict[str, Any]] = []
+        """Rows of the warm-up months (not written; for checking that the county settled)."""
+        sample = min(model.cfg.output.trajectory_sample, model.cohort_size)
+        self.trajectory_gids = np.arange(sample, dtype=np.int64)
+        """Global ids of the sampled focal students (the first of focal cohort 0)."""
         self.trajectories: list[np.ndarray] = []
-        self.status_at_60: np.ndarray | None = None
-        """Status codes after 60 months (end of month 59); None until the run gets there."""
+        self.status_at_60: dict[int, int] = {}
+        """Status code at the end of each focal student's month 59, by global id."""
 
     def record(self, t: int) -> None:
         m, st = self.model, self.model.students
-        counts = st.status_counts()
-        active = st.active()
-        row: dict[str, Any] = {"month": t, "label": label(t)}
+        focal = m.is_focal()
+        own = st.months_in(t)
+        counts = np.bincount(st.status, minlength=4)
+        focal_counts = np.bincount(st.status[focal], minlength=4)
+        row: dict[str, Any] = {"month": t - m.first_focal_month, "label": label(t - m.first_focal_month)}
         for code, name in enumerate(STATUS_NAMES):
             row[name] = int(counts[code])
-        row["reentered_cum"] = int(st.reentered.sum())
-        row["dropped_out_cum"] = int((st.first_dropout_month != NO_MONTH).sum())
-        row["at_risk_cum"] = int((st.first_risk_month != NO_MONTH).sum())
-        row["helped_cum"] = int((m.first_help_month != NO_MONTH).sum())
+        row["completed"] += sum(m.county_completed.values())
+        for code, name in enumerate(STATUS_NAMES):
+            row[f"focal_{name}"] = int(focal_counts[code])
+        row["focal_students"] = int(focal.sum())
+        row["reentered_cum"] = int((st.reentered & focal).sum())
+        row["dropped_out_cum"] = int(((st.first_dropout_month != NO_MONTH) & focal).sum())
+        row["at_risk_cum"] = int(((st.first_risk_month != NO_MONTH) & focal).sum())
+        row["helped_cum"] = int(((m.log.first_help_month != NO_MONTH) & focal).sum())
+        active = st.active() & focal
         n_active = int(active.sum())
         for state in ("mastery", "strain", "belonging", "engagement", "trust"):
-            values = getattr(st, state)[active]
-            row[f"mean_{state}"] = float(values.mean()) if n_active else float("nan")
-        for agency in m.agency_list:
+            row[f"mean_{state}"] = float(getattr(st, state)[active].mean()) if n_active else float("nan")
+        reg = m.regime
+        pairs = np.logical_and.outer(reg.is_colocated, reg.is_colocated)
+        np.fill_diagonal(pairs, False)
+        row["collaboration"] = float(reg.collaboration[pairs].mean()) if pairs.any() else float("nan")
+        for agency in m.staffed():
             led = agency.ledger
             for key in AGENCY_SERIES:
                 value = getattr(led, key)
+                if key == "wait_months":
+                    value = value / led.admitted if led.admitted else float("nan")
                 row[f"{agency.name}_{key}"] = float(value) if isinstance(value, float) else int(value)
+        at59 = focal & (own == NORMERT_TID_MONTHS - 1)
+        self.status_at_60.update(zip(st.gid[at59].tolist(), st.status[at59].tolist()))
+        if row["month"] < 0:
+            self.warmup_rows.append(row)
+            return
         self.rows.append(row)
-        if t == NORMERT_TID_MONTHS - 1:
-            self.status_at_60 = st.status.copy()
-        if self.trajectory_ids.size:
-            ids = self.trajectory_ids
-            self.trajectories.append(np.stack([np.full(ids.size, t), ids, st.status[ids], st.mastery[ids],
-                                               st.strain[ids], st.belonging[ids], st.engagement[ids],
-                                               st.trust[ids]], axis=1))
+        if self.trajectory_gids.size:
+            rows = np.minimum(np.searchsorted(st.gid, self.trajectory_gids), st.n - 1)
+            rows = rows[st.gid[rows] == self.trajectory_gids]
+            self.trajectories.append(np.stack([np.full(rows.size, t - m.first_focal_month), st.gid[rows],
+                                               st.status[rows], st.mastery[rows], st.strain[rows],
+                                               st.belonging[rows], st.engagement[rows], st.trust[rows]], axis=1))
 
     def columns(self) -> list[str]:
         return list(self.rows[0]) if self.rows else []
@@ -84,45 +112,89 @@ class MonthlyRecorder:
 
 TRAJECTORY_COLUMNS = ("month", "student_id", "status", "mastery", "strain", "belonging", "engagement", "trust")
 
-STUDENT_COLUMNS = ("student_id", "track", "grade_points", "completion_month", "first_dropout_month",
+STUDENT_COLUMNS = ("student_id", "entry_cohort", "track", "grade_points", "completion_month", "first_dropout_month",
                    "status_at_60", "status_at_end", "reentered", "first_risk_month", "first_help_month",
-                   "ot_contact_month", "agencies_involved", "meetings", "assessments", "joint_assessments", "duplicate_assessments",
-                   "dropped_handoffs", "consent_refusals", "repeats", "hours_received")
+                   "ot_contact_month", "lead_worker_month", "agencies_involved", "meetings", "assessments",
+                   "joint_assessments", "duplicate_assessments", "dropped_handoffs", "consent_refusals",
+                   "lost_notices", "repeats", "hours_received")
+
+
+class Focal:
+    """The focal students' arrays at the end of a run (own months: 0 = first day of Vg1)."""
+
+    def __init__(self, model: "DropoutModel"):
+        rows = model.focal_rows()
+        st, log, ref = model.students, model.log, model.referrals
+        self.n = int(rows.size)
+        entry = st.entry_month[rows]
+        self.gid = st.gid[rows]
+        self.cohort = st.cohort[rows]
+        self.track = st.track[rows]
+        self.grade_points = st.grade_points[rows]
+        self.status = st.status[rows]
+        self.reentered = st.reentered[rows]
+        self.repeats = st.repeats[rows]
+        self.lacked_laereplass = st.lacked_laereplass[rows]
+
+        def own(months: np.ndarray) -> np.ndarray:
+            return np.where(months == NO_MONTH, NO_MONTH, months - entry).astype(np.int32)
+
+        self.completion_month = own(st.completion_month[rows])
+        self.first_dropout_month = own(st.first_dropout_month[rows])
+        self.first_risk_month = own(st.first_risk_month[rows])
+        self.first_help_month = own(log.first_help_month[rows])
+        self.ot_contact_month = own(log.ot_contact_month[rows])
+        self.lead_worker_month = own(log.lead_worker_month[rows])
+        self.first_help_by_agency = np.where(log.first_help_by_agency[rows] == NO_MONTH, NO_MONTH,
+                                             log.first_help_by_agency[rows] - entry[:, None])
+        self.ot_wait_months = log.ot_wait_months[rows]
+        for name in ("assessments", "joint_assessments", "duplicate_assessments", "meetings", "hours_received",
+                     "help_months"):
+            setattr(self, name, getattr(log, name)[rows])
+        for name in ("consent_refusals", "dropped_handoffs", "lost_notices"):
+            setattr(self, name, getattr(ref, name)[rows])
+        status60 = model.recorder.status_at_60
+        self.status_at_60 = np.array([status60.get(int(g), -1) for g in self.gid], dtype=np.int8)
+        self.horizon = model.cfg.horizon_months
+        self.agency_names = [a.name for a in model.agency_list]
+
+    @property
+    def agencies_involved(self) -> np.ndarray:
+        return self.first_help_by_agency != NO_MONTH
+
+    def completed_within(self, months: int | np.ndarray = NORMERT_TID_MONTHS) -> np.ndarray:
+        """Completed within ``months`` of the first day of Vg1 (own month 0 .. months-1)."""
+        return (self.completion_month != NO_MONTH) & (self.completion_month < months)
+
+    def completed_on_time(self) -> np.ndarray:
+        """Completed within the programme's normert tid (36 months academic, 48 vocational)."""
+        limit = np.where(self.track == VOCATIONAL, ON_TIME_MONTHS[VOCATIONAL], ON_TIME_MONTHS[ACADEMIC])
+        return self.completed_within(limit)
 
 
 def student_table(model: "DropoutModel") -> dict[str, np.ndarray]:
-    """Per-student outcomes; month columns hold -1 where the event never happened."""
-    st = model.students
-    names = np.array([a.name for a in model.agency_list])
-    involved = model.agencies_involved
-    joined = np.array([";".join(names[row]) for row in np.unique(involved, axis=0)]) if len(names) else None
-    if joined is not None:
-        _, inverse = np.unique(involved, axis=0, return_inverse=True)
-        agencies = joined[inverse.ravel()]
+    """Per-student outcomes of the focal cohorts; month columns (own months) hold -1 where the
+    event never happened."""
+    f = Focal(model)
+    names = np.array(f.agency_names)
+    involved = f.agencies_involved
+    if len(names) and f.n:
+        combos, inverse = np.unique(involved, axis=0, return_inverse=True)
+        agencies = np.array([";".join(names[row]) for row in combos])[inverse.ravel()]
     else:
-        agencies = np.full(st.n, "")
+        agencies = np.full(f.n, "")
+    status_names = np.array(STATUS_NAMES + ("",))
     return {
-        "student_id": st.ids,
-        "track": np.array(TRACK_NAMES)[st.track],
-        "grade_points": np.round(st.grade_points, 1),
-        "completion_month": st.completion_month,
-        "first_dropout_month": st.first_dropout_month,
-        "status_at_60": (np.array(STATUS_NAMES)[model.recorder.status_at_60]
-                         if model.recorder.status_at_60 is not None else np.full(st.n, "")),
-        "status_at_end": np.array(STATUS_NAMES)[st.status],
-        "reentered": st.reentered.astype(np.int8),
-        "first_risk_month": st.first_risk_month,
-        "first_help_month": model.first_help_month,
-        "ot_contact_month": model.ot_contact_month,
-        "agencies_involved": agencies,
-        "meetings": model.meetings,
-        "assessments": model.assessments,
-        "joint_assessments": model.joint_assessments,
-        "duplicate_assessments": model.duplicate_assessments,
-        "dropped_handoffs": model.dropped_handoffs,
-        "consent_refusals": model.consent_refusals,
-        "repeats": st.repeats,
-        "hours_received": np.round(model.hours_received, 2),
+        "student_id": f.gid, "entry_cohort": f.cohort, "track": np.array(TRACK_NAMES)[f.track],
+        "grade_points": np.round(f.grade_points, 1), "completion_month": f.completion_month,
+        "first_dropout_month": f.first_dropout_month, "status_at_60": status_names[f.status_at_60],
+        "status_at_end": status_names[f.status], "reentered": f.reentered.astype(np.int8),
+        "first_risk_month": f.first_risk_month, "first_help_month": f.first_help_month,
+        "ot_contact_month": f.ot_contact_month, "lead_worker_month": f.lead_worker_month,
+        "agencies_involved": agencies, "meetings": f.meetings, "assessments": f.assessments,
+        "joint_assessments": f.joint_assessments, "duplicate_assessments": f.duplicate_assessments,
+        "dropped_handoffs": f.dropped_handoffs, "consent_refusals": f.consent_refusals,
+        "lost_notices": f.lost_notices, "repeats": f.repeats, "hours_received": np.round(f.hours_received, 2),
     }
 
 
@@ -139,11 +211,9 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
     return {"mean": float(values.mean()), "median": float(np.median(values)), "n": int(values.size)}
 
 
-def _by_agencies_involved(model: "DropoutModel", helped: np.ndarray) -> dict[str, dict]:
+def _by_agencies_involved(f: Focal, helped: np.ndarray, done5: np.ndarray) -> dict[str, dict]:
     """Outcomes and process per number of agencies that helped a student (1, 2, 3, 4+)."""
-    st = model.students
-    k = model.agencies_involved.sum(axis=1)
-    done5 = st.completed_within()
+    k = f.agencies_involved.sum(axis=1)
     out = {}
     for lo, hi, name in ((1, 1, "1"), (2, 2, "2"), (3, 3, "3"), (4, 99, "4+")):
         sel = helped & (k >= lo) & (k <= hi)
@@ -151,81 +221,143 @@ def _by_agencies_involved(model: "DropoutModel", helped: np.ndarray) -> dict[str
         out[name] = {
             "students": n,
             "completion_5y": float(done5[sel].mean()) if n else None,
-            "meetings": float(model.meetings[sel].mean()) if n else None,
-            "hours": float(model.hours_received[sel].mean()) if n else None,
-            "assessments": float(model.assessments[sel].mean()) if n else None,
-            "duplicate_assessments": float(model.duplicate_assessments[sel].mean()) if n else None,
+            "meetings": float(f.meetings[sel].mean()) if n else None,
+            "hours": float(f.hours_received[sel].mean()) if n else None,
+            "assessments": float(f.assessments[sel].mean()) if n else None,
+            "duplicate_assessments": float(f.duplicate_assessments[sel].mean()) if n else None,
         }
     return out
 
 
+def agency_hours(model: "DropoutModel") -> dict[str, dict]:
+    """Per agency over the focal period: posts, hours paid (idle included) and used by kind,
+    utilisation, queues and waits, NOK paid."""
+    rec = model.recorder
+    months = len(rec.rows)
+    out = {}
+    for agency in model.staffed():
+        name = agency.name
+        if not months:
+            out[name] = {}
+            continue
+        s = {key: rec.series(f"{name}_{key}") for key in AGENCY_SERIES}
+        works = s["hours_paid"] > 0
+        paid, used = float(s["hours_paid"].sum()), float(s["hours_used"].sum())
+        admitted = float(s["admitted"].sum())
+        waits = s["wait_months"] * np.nan_to_num(s["admitted"])
+        out[name] = {
+            "posts": float(s["posts"].mean()),
+            "hours_paid": paid,
+            "hours_used": used,
+            **{f"hours_{kind}": float(s[f"hours_{kind}"].sum()) for kind in ("help", "assessment", "coordination",
+                                                                           "meetings")},
+            "utilisation": float(s["hours_used"][works].sum() / s["hours_paid"][works].sum()) if works.any() else None,
+            "queue_month_share": float((s["queue"][works] > 0).mean()) if works.any() else None,
+            "mean_queue": float(s["queue"].mean()),
+            "peak_queue": int(s["queue"].max()),
+            "mean_wait_months": float(np.nansum(waits) / admitted) if admitted else None,
+            "admitted": int(admitted),
+            "nok_paid": float(s["posts"].sum() / 12.0 * agency.cfg.nok_per_post_year),
+            "colocated": bool(agency.index < len(model.agency_list) and model.regime.members[agency.index]),
+        }
+    return out
+
+
+def costs(model: "DropoutModel", hours: dict[str, dict]) -> dict[str, Any]:
+    """NOK paid over the focal period: posts of every agency (idle hours are paid too) and, when
+    anyone is co-located, the elevtjeneste's premises; per year for steady-state comparisons."""
+    rec = model.recorder
+    years = len(rec.rows) / 12.0
+    by_agency = {name: h.get("nok_paid", 0.0) for name, h in hours.items()}
+    enrolled_k = np.array([r["in_school"] + r["apprentice"] for r in rec.rows], dtype=float) / 1000.0
+    open_months = model.regime.members.any() and model.regime.reform_month <= model.months
+    premises = 0.0
+    if open_months and rec.rows:
+        start = max(0, model.regime.reform_month - model.first_focal_month)
+        premises = float(enrolled_k[start:].sum() / 12.0 * model.cfg.costs.premises_nok_per_1000_year)
+    total = float(sum(by_agency.values()) + premises)
+    return {"nok_by_agency": by_agency, "nok_premises": premises, "nok_total": total,
+            "nok_per_year": total / years if years else None, "years": years}
+
+
 def summary(model: "DropoutModel") -> dict[str, Any]:
-    """Headline outcomes and process measures of one run (JSON-ready)."""
-    st = model.students
-    done5 = st.completed_within()
-    done_any = st.completion_month != NO_MONTH
-    by_track = {name: _share(done5, st.track == code) for code, name in enumerate(TRACK_NAMES)}
-    by_band = {band_name(lo, hi): _share(done5, (st.grade_points >= lo) & (st.grade_points < hi))
+    """Headline outcomes and process measures of one run for the focal cohorts (JSON-ready)."""
+    f = Focal(model)
+    covers = f.horizon >= NORMERT_TID_MONTHS
+    done5 = f.completed_within()
+    done_any = f.completion_month != NO_MONTH
+
+    def completion(within: np.ndarray | None = None) -> float | None:
+        return _share(done5, within) if covers else None
+
+    by_track = {name: completion(f.track == code) for code, name in enumerate(TRACK_NAMES)}
+    by_band = {band_name(lo, hi): completion((f.grade_points >= lo) & (f.grade_points < hi))
                for lo, hi in GRADE_POINT_BANDS}
-    left = st.first_dropout_month != NO_MONTH
-    at_risk = st.first_risk_month != NO_MONTH
-    helped = model.first_help_month != NO_MONTH
+    cohorts = {}
+    for c in np.unique(f.cohort):
+        sel = f.cohort == c
+        cohorts[str(int(c))] = {"students": int(sel.sum()), "completion_5y": completion(sel),
+                                "completion_5y_by_track": {name: completion(sel & (f.track == code))
+                                                           for code, name in enumerate(TRACK_NAMES)}}
+    left = f.first_dropout_month != NO_MONTH
+    at_risk = f.first_risk_month != NO_MONTH
+    helped = f.first_help_month != NO_MONTH
     both = at_risk & helped
-    risk_to_help = np.maximum(0, model.first_help_month[both] - st.first_risk_month[both])
-    contacted = model.ot_wait_months != NO_MONTH
-    involved = model.agencies_involved
+    after = both & (f.first_help_month >= f.first_risk_month)
+    risk_to_help = f.first_help_month[after] - f.first_risk_month[after]
+    contacted = f.ot_wait_months != NO_MONTH
+    involved = f.agencies_involved
     helped_any = involved.any(axis=1)
     n_helped = int(helped_any.sum())
-
-    agency_hours = {}
-    total_hours = 0.0
-    rec = model.recorder
-    for agency in model.agency_list:
-        used = rec.series(f"{agency.name}_hours_used") if rec.rows else np.zeros(1)
-        cap = rec.series(f"{agency.name}_capacity") if rec.rows else np.zeros(1)
-        queue = rec.series(f"{agency.name}_queue") if rec.rows else np.zeros(1)
-        total_hours += float(used.sum())
-        agency_hours[agency.name] = {
-            "capacity_hours": float(cap.sum()),
-            "hours_used": float(used.sum()),
-            "utilisation": float(used.sum() / cap.sum()) if cap.sum() > 0 else None,
-            "coordination_hours": float(rec.series(f"{agency.name}_hours_coordination").sum()) if rec.rows else 0.0,
-            "assessment_hours": float(rec.series(f"{agency.name}_hours_assessment").sum()) if rec.rows else 0.0,
-            "overhead_hours": float(rec.series(f"{agency.name}_hours_overhead").sum()) if rec.rows else 0.0,
-            "peak_queue": int(queue.max()),
-            "students_helped": int(involved[:, agency.index].sum()),
-            "colocated": bool(model.regime.is_colocated[agency.index]),
-        }
+    hours = agency_hours(model)
+    total_used = float(sum(h.get("hours_used", 0.0) for h in hours.values()))
+    total_paid = float(sum(h.get("hours_paid", 0.0) for h in hours.values()))
+    years = len(model.recorder.rows) / 12.0
+    n_cohorts = max(1, len(cohorts))
     n_completed = int(done5.sum())
+
+    def per_helped(values: np.ndarray) -> float | None:
+        return float(values[helped_any].mean()) if n_helped else None
+
     return {
-        "completion_5y": _share(done5),
+        "completion_5y": completion(),
+        "completion_5y_note": None if covers else (
+            f"horizon_months = {f.horizon} is shorter than normert tid (60 months): completion within five "
+            "years is not observed"),
         "completion_5y_by_track": by_track,
         "completion_5y_by_grade_points": by_band,
+        "completion_on_time": _share(f.completed_on_time()),
         "completion_by_end": _share(done_any),
         "completed_5y": n_completed,
-        "students": int(st.n),
-        "students_by_track": {name: int((st.track == code).sum()) for code, name in enumerate(TRACK_NAMES)},
-        "horizon_covers_normert_tid": bool(model.month >= NORMERT_TID_MONTHS),
+        "completed_5y_per_cohort": n_completed / n_cohorts,
+        "students": f.n,
+        "students_by_track": {name: int((f.track == code).sum()) for code, name in enumerate(TRACK_NAMES)},
+        "cohorts": cohorts,
+        "horizon_covers_normert_tid": covers,
         "dropout_share": _share(left),
-        "reentered_share_of_dropouts": _share(st.reentered, left),
-        "completed_5y_share_of_dropouts": _share(done5, left),
-        "no_laereplass_share_of_vocational": _share(st.lacked_laereplass, st.track == 1),
+        "reentered_share_of_dropouts": _share(f.reentered, left),
+        "completed_5y_share_of_dropouts": _share(done5, left) if covers else None,
+        "no_laereplass_share_of_vocational": _share(f.lacked_laereplass, f.track == VOCATIONAL),
         "at_risk_share": _share(at_risk),
         "at_risk_never_helped_share": _share(~helped, at_risk),
+        "help_before_risk_share": _share(both & ~after, both),
         "months_risk_to_help": _stats(risk_to_help.astype(float)),
         "ot_contact_share_of_dropouts": _share(contacted, left),
-        "months_dropout_to_ot": _stats(model.ot_wait_months[contacted].astype(float)),
+        "months_dropout_to_ot": _stats(f.ot_wait_months[contacted].astype(float)),
+        "lost_notice_share_of_dropouts": _share(f.lost_notices > 0, left),
         "helped_students": n_helped,
-        "meetings_per_helped_student": float(model.meetings[helped_any].mean()) if n_helped else None,
-        "assessments_per_helped_student": float(model.assessments[helped_any].mean()) if n_helped else None,
-        "duplicate_assessments_per_helped_student": (
-            float(model.duplicate_assessments[helped_any].mean()) if n_helped else None),
-        "hours_per_helped_student": float(model.hours_received[helped_any].mean()) if n_helped else None,
-        "agencies_per_helped_student": float(involved[helped_any].sum(axis=1).mean()) if n_helped else None,
-        "by_agencies_involved": _by_agencies_involved(model, helped_any),
-        "dropped_handoffs": int(model.dropped_handoffs.sum()),
-        "consent_refusals": int(model.consent_refusals.sum()),
-        "agency_hours": agency_hours,
-        "total_agency_hours": total_hours,
-        "agency_hours_per_completer_5y": total_hours / n_completed if n_completed else None,
+        "meetings_per_helped_student": per_helped(f.meetings),
+        "assessments_per_helped_student": per_helped(f.assessments),
+        "duplicate_assessments_per_helped_student": per_helped(f.duplicate_assessments),
+        "hours_per_helped_student": per_helped(f.hours_received),
+        "agencies_per_helped_student": per_helped(involved.sum(axis=1)),
+        "by_agencies_involved": _by_agencies_involved(f, helped_any, done5),
+        "dropped_handoffs": int(f.dropped_handoffs.sum()),
+        "consent_refusals": int(f.consent_refusals.sum()),
+        "agency_hours": hours,
+        "total_agency_hours": total_used,
+        "total_hours_paid": total_paid,
+        "hours_used_per_year": total_used / years if years else None,
+        "hours_paid_per_year": total_paid / years if years else None,
+        "costs": costs(model, hours),
     }

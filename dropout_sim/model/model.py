@@ -1,61 +1,101 @@
-"""The Mesa model: a cohort, the agencies and the documented monthly step.
+"""The Mesa model: a county's upper-secondary students, the agencies and the documented monthly step.
 
-Month ``t = 0`` is the first day of Vg1 (August). Each call of :meth:`DropoutModel.step`
-simulates one month in this fixed order (order is a modelling decision, not an accident of
-activation):
+**The county.** A new Vg1 cohort of ``cohort.size`` students starts every August, so several
+year groups are in school, in apprenticeships and outside (OT's target group) at once, and the
+agencies serve all of them. The first ``county.warmup_years`` cohorts fill the year groups and
+let queues, caseloads and collaboration settle; outcomes are reported for the
+``county.focal_cohorts`` entry cohorts that follow, each followed ``horizon_months`` from its
+first day of Vg1. County month ``t = 0`` is the first warm-up cohort's first day of Vg1; the
+first focal cohort starts at ``t = 12 x warmup_years`` (its month 0, as in every output).
+Entry cohorts are numbered from the first focal one (0, 1, ...; warm-up cohorts are negative),
+and a student's random draws are keyed by (entry cohort, position): the same student of the
+same entry cohort draws the same numbers in every scenario, whatever the warm-up.
 
-1. **Calendar** - August: students who moved up start the harder level; at a term start
-   (August, January) youths who decided to return re-enter (those who lacked a læreplass
-   try again for a contract, else take Vg3 in school).
-2. **Events** - stress events and new psychosocial/financial needs; the academic need follows
-   mastery.
-3. **Risk signals** - the true risk score of every active student; the first month it reaches
-   the threshold is the student's first risk signal (whether anyone sees it or not).
-4. **Detection** - on review months from ``screening_start_month`` (a July review is held in
-   August) the school screens the *observed* risk (absence always; grades once known or
-   transferred; strain only when the school shares information with health; an unobserved
-   indicator counts at the cohort mean); agencies with an own route take self-referrals.
-5. **Referral routing** - needs found at the school's clarification meeting (or, inside the
-   elevtjeneste, at any co-located agency's joint intake) become referrals to the agencies
-   serving them. Per pair (school, agency): consent gates the referral and the
-   delay is siloed or co-located; per pair of services: referrals wait for a running case
-   unless both are co-located (sequential versus concurrent help).
-6. **Agencies act**: first every agency takes in arrived referrals and drops students it no
-   longer serves; then, in config order, open cases and then the queue are served within
-   capacity (hours per month; hours left by declined cases go to the next in the queue);
-   new cases are assessed (jointly when a co-located partner holds the case), accepted
-   (x trust) and approved (NAV practice variation: a caseworker effect fixed per student).
-7. **Handoffs** - when a service's case ends and a service it made wait (a siloed pair)
-   should take over, the baton may be dropped; trust falls.
-8. **Meetings and trust** - meetings held this month; trust falls per extra meeting and rises
-   with continuity of help.
+Each call of :meth:`DropoutModel.step` simulates one month in this fixed order (order is a
+modelling decision, not an accident of activation):
+
+0. **County** - August: students who left the county (a non-focal cohort six years after entry,
+   or a non-focal student who completed) are dropped, the new cohort is drawn, and every agency's
+   posts are set from the county's enrolment (OT: its target group). Every month: the regime's
+   pair matrices for this month (reform start, collaboration), staff changes per office (a new
+   caseworker's practice; co-located partners spend hours teaching them; collaboration is lost),
+   meeting time (resource team) reserved from each co-located agency's hours.
+1. **Calendar** - August: students who moved up start the harder level; at a term start (August,
+   January) youths who decided to return re-enter.
+2. **Events** - stress events and new psychosocial/financial needs; the academic need follows mastery.
+3. **Risk signals** - every active student's true risk score; the first month it reaches the
+   fixed measurement threshold (``output.risk_measure_threshold``) is their first risk signal.
+4. **Detection** - on each student's review months from ``screening_start_month`` the screening
+   agency (school) sees the *observed* risk (absence always; grades once known or transferred;
+   strain only from a co-located agency that shares it, for students it knows who consented; an
+   unseen indicator counts at the mean) and queues those at its action threshold; with
+   ``info_transfer=needs`` documented needs reach the clarification meeting at intake; agencies
+   take self-referrals; OT works through its register in October.
+5. **Referral routing** - wanted referrals become consent-gated, delayed referrals, sequential
+   unless the pair is concurrent (:mod:`.referrals`).
+6. **Agencies act** - arrivals join queues, students no longer served leave; then each agency in
+   config order (a Mesa AgentSet) serves within its hours and returns a
+   :class:`~dropout_sim.model.agencies.ServiceOutcome`, which the model applies before the next
+   agency serves: bookkeeping, help effects, and the clarification meeting for new cases at the
+   hub or inside the elevtjeneste (students referred on get a lead worker when the regime has them).
+   Lead workers serve last.
+7. **Handoffs** - when a case ends and a service it made wait should take over, the baton may be dropped.
+8. **Meetings and trust** - meetings held this month; trust falls per extra meeting and rises with
+   continuity of help.
 9. **Student update** - mastery, strain, belonging, attendance, trust with this month's help.
-10. **Exits and returns** - the dropout hazard (extra risk in the August a level starts); OT is
-    notified of each dropout; outside youths decide to return (OT follow-up raises the chance).
-11. **Progression** - June: pass/repeat, diplomas, vocational Vg2 -> læreplass or Vg3 in school
-    or outside; apprentices count months and sit the fagprøve.
-12. **Record** - the month's status counts, agency hours, queues and caseloads.
+10. **Exits and returns** - the dropout hazard; the school's notice to OT (which may be lost);
+    outside youths decide to return (OT follow-up raises the chance).
+11. **Progression** - June: pass/repeat, diplomas, vocational Vg2 -> læreplass, Vg3 in school or
+    outside; apprentices count months and sit the fagprøve.
+12. **Collaboration** - co-located pairs' working relationships grow with the cases they held jointly.
+13. **Record** - the month's county and focal stocks, agency hours, queues and waits.
 """
 
 from __future__ import annotations
 
 import mesa
+from mesa.agent import AgentSet
 import numpy as np
 
 from .. import calendar
-from .agencies import AGENCY_CLASSES, Agency
-from .metrics import MonthlyRecorder
-from .regimes import Regime
 from ..rng import Streams
-from ..schema import Config, agency_configs, validate
-from .students import IN_SCHOOL, NO_MONTH, HelpReceived, Students
+from ..schema import AgencyConfig, Config, agency_configs, agency_setting, run_months, validate
+from . import progression
+from .agencies import Agency, LeadWorkers, MonthContext, ServiceOutcome, screening_due
+from .columns import PerStudent
+from .intake import draw_cohort
+from .metrics import MonthlyRecorder
+from .referrals import Referrals
+from .regimes import Regime
+from .students import COMPLETED, IN_SCHOOL, NO_MONTH, HelpReceived, Students
+
+COUNTY_YEARS = 6
+"""School years a non-focal cohort stays in the county (Vg1-Vg3, apprenticeship, delays;
+OT's target group ends at about 21, five years after Vg1)."""
+
+
+class ServiceLog(PerStudent):
+    """Per-student record of the services received (counts, hours, months; county months)."""
+
+    COLUMNS = {"assessments": (np.int16, 0), "joint_assessments": (np.int16, 0),
+               "duplicate_assessments": (np.int16, 0), "meetings": (np.int32, 0),
+               "hours_received": (np.float64, 0.0), "help_months": (np.int32, 0),
+               "first_help_month": (np.int32, NO_MONTH), "first_help_by_agency": (np.int32, NO_MONTH),
+               "ot_contact_month": (np.int32, NO_MONTH), "ot_wait_months": (np.int32, NO_MONTH),
+               "lead_worker_month": (np.int32, NO_MONTH)}
+    WIDE = ("first_help_by_agency",)
+    """``hours_received``: agency hours spent on the student (assessments, case work, coordination);
+    meeting overhead is not attributed to students. ``help_months``: agency-months of help (a
+    month helped by two agencies counts 2). ``ot_*``: first contact by a service for youths
+    outside school after the student's exit, and the months it took."""
 
 
 class DropoutModel(mesa.Model):
-    """Upper-secondary cohort with five (or more) agencies under a co-location regime.
+    """A county's upper-secondary students with five (or more) agencies under a co-location regime.
 
     Build it from a validated :class:`~dropout_sim.schema.Config`; call :meth:`run` (or
-    :meth:`step` month by month); read ``students``, ``agencies`` and ``recorder``.
+    :meth:`step` month by month); read ``students``, ``agency_list``, ``log``, ``referrals`` and
+    ``recorder``; :meth:`focal_rows` are the students whose outcomes are reported.
     """
 
     def __init__(self, cfg: Config):
@@ -64,76 +104,109 @@ class DropoutModel(mesa.Model):
         super().__init__(rng=self.streams.generator("mesa"))
         self.cfg = cfg
         self.month = 0
-        self.students = Students(cfg.cohort, self.streams)
-        self.help = HelpReceived(self.students.n)
-        n = self.students.n
+        """County month about to be simulated (0 = the first warm-up cohort's first day of Vg1)."""
+        self.warmup_months = 12 * cfg.county.warmup_years
+        self.months = run_months(cfg)
+        self.cohort_size = int(cfg.cohort.size)
+        self.staffing_scale = agency_setting(cfg, "staffing_scale")
         self.intensity = cfg.intervention.support_intensity
-        self.resource_team_hours = cfg.regime.resource_team_hours_per_1000 * n / 1000.0
 
-        self.agency_list: list[Agency] = []
+        self.students = Students()
         agency_cfgs = agency_configs(cfg)
-        for index, (name, acfg) in enumerate(agency_cfgs.items()):
-            self.agency_list.append(AGENCY_CLASSES[acfg.kind](self, name, acfg, index))
+        self.agency_list: list[Agency] = [Agency(self, name, acfg, i, self.streams)
+                                          for i, (name, acfg) in enumerate(agency_cfgs.items())]
+        self.services = AgentSet(self.agency_list, random=self.random)
+        """The agencies as a Mesa AgentSet, iterated in config order (the documented activation order)."""
         self.agency_by_name = {a.name: a for a in self.agency_list}
-        self.school = next((a for a in self.agency_list if a.cfg.kind == "school"), None)
-        self.school_name = self.school.name if self.school else None
-        self.ot = next((a for a in self.agency_list if a.cfg.kind == "ot"), None)
-        self.regime = Regime(cfg.regime, list(agency_cfgs),
-                             [a.siloed_delay_months for a in agency_cfgs.values()])
-        k = len(self.agency_list)
-
-        # Per-student bookkeeping of the services (units: months, counts).
-        self.wants = np.zeros((n, k), dtype=bool)
-        """wants[s, a]: the school's clarification meeting found that s needs agency a."""
-        self.assessments = np.zeros(n, dtype=np.int16)
-        self.joint_assessments = np.zeros(n, dtype=np.int16)
-        self.duplicate_assessments = np.zeros(n, dtype=np.int16)
-        self.meetings = np.zeros(n, dtype=np.int32)
-        self.hours_received = np.zeros(n)
-        """hours_received[s]: agency hours spent on s (assessments, case work, coordination);
-        resource-team overhead is not attributed to students."""
-        self.help_months = np.zeros(n, dtype=np.int32)
-        """help_months[s]: agency-months of help received (a month helped by two agencies counts 2);
-        meetings / help_months is the meeting load per unit of help (joint meetings share it)."""
-        self.dropped_handoffs = np.zeros(n, dtype=np.int16)
-        self.consent_refusals = np.zeros(n, dtype=np.int16)
-        self.first_help_month = np.full(n, NO_MONTH, dtype=np.int32)
-        self.first_help_by_agency = np.full((n, k), NO_MONTH, dtype=np.int32)
-        self.ot_contact_month = np.full(n, NO_MONTH, dtype=np.int32)
-        self.ot_wait_months = np.full(n, NO_MONTH, dtype=np.int32)
-        self._helped_now = np.zeros((n, k), dtype=bool)
+        self.hub = next((a for a in self.agency_list if a.cfg.hub), None)
+        self.screener = next((a for a in self.agency_list if a.cfg.screens), None)
+        start = cfg.regime.start_month
+        self.regime = Regime(cfg.regime, agency_cfgs, self.hub.index if self.hub else None,
+                             0 if start is None else self.warmup_months + start)
+        self.referrals = Referrals(self.agency_list, self.hub)
+        self.log = ServiceLog()
+        self.log.allocate(0, len(self.agency_list))
+        lw = cfg.regime.lead_worker
+        self.lead_workers = None
+        if lw.enabled:
+            self.lead_workers = LeadWorkers(self, "lead_worker", AgencyConfig(
+                posts_per_1000=lw.posts_per_1000, casework_hours_per_post=lw.casework_hours_per_post,
+                hours_per_case_month=lw.hours_per_case_month, assessment_hours=lw.assessment_hours,
+                case_months=lw.case_months, serves=["in_school", "apprentice"],
+                nok_per_post_year=lw.nok_per_post_year), len(self.agency_list), self.streams)
+        self.help = HelpReceived(0)
+        self.new_rows = slice(0, 0)
+        """Rows of the cohort that started this month (empty outside August)."""
+        self.county_completed = {}
+        """Completers already dropped from the rows, by entry cohort (for the county's stocks)."""
         self.recorder = MonthlyRecorder(self)
 
-    # ------------------------------------------------------------------ callbacks from agencies
-    def mark_helped(self, ids: np.ndarray, t: int, agency_index: int, in_school: bool) -> None:
-        self._helped_now[ids, agency_index] = True
-        col = self.first_help_by_agency[:, agency_index]
-        col[ids[col[ids] == NO_MONTH]] = t
-        if in_school:
-            first = ids[self.first_help_month[ids] == NO_MONTH]
-            self.first_help_month[first] = t
-
-    def mark_ot_contact(self, ids: np.ndarray, t: int) -> None:
-        new = ids[self.ot_contact_month[ids] == NO_MONTH]
-        self.ot_contact_month[new] = t
-        self.ot_wait_months[new] = t - self.students.last_dropout_month[new]
-
-    def record_assessments(self, ids: np.ndarray, joint: np.ndarray, parallel: np.ndarray) -> None:
-        """Intake assessments: a separate one is a meeting for the student, a joint one is not.
-        A separate intake while another agency holds an open case is a *duplicate* assessment
-        (work a joint plan would have shared). ``ids`` are unique within one call."""
-        self.assessments[ids[~joint]] += 1
-        self.joint_assessments[ids[joint]] += 1
-        self.duplicate_assessments[ids[~joint & parallel]] += 1
-        self.meetings[ids[~joint]] += 1
+    # ------------------------------------------------------------------ the county
+    @property
+    def per_student(self) -> list[PerStudent]:
+        """Every component holding per-student rows (resized together)."""
+        parts = [self.students, self.referrals, self.log, *self.agency_list]
+        return parts + ([self.lead_workers] if self.lead_workers is not None else [])
 
     @property
-    def agencies_involved(self) -> np.ndarray:
-        """(n, K) bool: agency k has helped student s at least once."""
-        return self.first_help_by_agency != NO_MONTH
+    def first_focal_month(self) -> int:
+        return self.warmup_months
+
+    def focal_rows(self) -> np.ndarray:
+        """Rows of the focal cohorts' students (never dropped from the county's rows)."""
+        return np.flatnonzero(self.is_focal())
+
+    def is_focal(self) -> np.ndarray:
+        c = self.students.cohort
+        return (c >= 0) & (c < self.cfg.county.focal_cohorts)
+
+    def county_year(self, t: int) -> None:
+        """August: drop who left the county, draw the new cohort, set every agency's posts."""
+        st = self.students
+        focal = self.is_focal()
+        gone_cohort = st.months_in(t) >= 12 * COUNTY_YEARS
+        completed = st.status == COMPLETED
+        drop = ~focal & (gone_cohort | completed)
+        for c, k in zip(*np.unique(st.cohort[drop & completed & ~gone_cohort], return_counts=True)):
+            self.county_completed[int(c)] = self.county_completed.get(int(c), 0) + int(k)
+        oldest = (t - 12 * (COUNTY_YEARS - 1)) // 12 - self.cfg.county.warmup_years
+        self.county_completed = {c: k for c, k in self.county_completed.items() if c >= oldest}
+        cohort = t // 12 - self.cfg.county.warmup_years
+        size = self.cohort_size if t < self.months else 0
+        keep = np.flatnonzero(~drop)
+        for part in self.per_student:
+            part.resize(keep, size)
+        start = len(keep)
+        self.new_rows = slice(start, start + size)
+        if size:
+            intake = draw_cohort(self.cfg.cohort, self.streams.generator(f"cohort.{cohort}"), size)
+            st.fill_cohort(self.new_rows, intake, cohort, t, cohort * self.cohort_size)
+        for agency in self.staffed():
+            agency.set_capacity(agency.capacity_basis(st, t), self.staffing_scale)
+
+    def staffed(self) -> list[Agency]:
+        """The agencies and, when the regime has them, the lead workers."""
+        return self.agency_list + ([self.lead_workers] if self.lead_workers is not None else [])
+
+    def staff_changes(self, t: int) -> None:
+        """Meeting time reserved before any case this month: the resource team's meetings and
+        teaching co-located partners' new staff (``turnover_per_year`` of their posts a year);
+        and each office's practice, which changes with its caseworkers."""
+        rc, reg = self.regime.cfg, self.regime
+        enrolled_k = int(self.students.active().sum()) / 1000.0
+        new_staff = np.array([a.posts for a in self.agency_list]) * rc.turnover_per_year / 12.0
+        for agency in self.agency_list:
+            k = agency.index
+            agency.overhead = rc.resource_team_hours_per_1000 * enrolled_k if reg.resource_team[k] else 0.0
+            if reg.is_colocated[k]:
+                partners = reg.is_colocated.copy()
+                partners[k] = False
+                agency.overhead += rc.onboarding_hours * float(new_staff[partners].sum())
+            agency.turnover(t, rc.turnover_per_year, self.streams)
 
     # ------------------------------------------------------------------ risk
-    def risk_score(self, observe_mastery: bool = True, observe_strain: bool = True) -> np.ndarray:
+    def risk_score(self, rows: np.ndarray, observe_mastery: np.ndarray | bool = True,
+                   observe_strain: np.ndarray | bool = True) -> np.ndarray:
         """Weighted risk score in [0, 1] from absence, low mastery and strain (fixed weights).
 
         An indicator the school cannot observe enters at its mean over active students (what
@@ -142,176 +215,208 @@ class DropoutModel(mesa.Model):
         """
         st, iv = self.students, self.cfg.intervention
         total = iv.attendance_weight + iv.mastery_weight + iv.strain_weight
+        low_mastery, strain = 1.0 - st.mastery[rows], st.strain[rows]
         active = st.active()
+        if not np.all(observe_mastery):
+            low_mastery = np.where(observe_mastery, low_mastery, 1.0 - float(st.mastery[active].mean()))
+        if not np.all(observe_strain):
+            strain = np.where(observe_strain, strain, float(st.strain[active].mean()))
+        return (iv.attendance_weight * (1.0 - st.engagement[rows]) + iv.mastery_weight * low_mastery
+                + iv.strain_weight * strain) / total
 
-        def seen(values: np.ndarray, observed: bool) -> np.ndarray | float:
-            if observed:
-                return values
-            return float(values[active].mean()) if active.any() else 0.0
-
-        return (iv.attendance_weight * (1.0 - st.engagement)
-                + iv.mastery_weight * seen(1.0 - st.mastery, observe_mastery)
-                + iv.strain_weight * seen(st.strain, observe_strain)) / total
-
-    def school_sees_mastery(self, t: int) -> bool:
+    def sees_mastery(self, t: int, rows: np.ndarray) -> np.ndarray:
+        """Grades are known from December of Vg1 (``first_grades_month``), or from intake when
+        transferred from lower secondary."""
         iv = self.cfg.intervention
-        return iv.info_transfer or t >= iv.first_grades_month
+        if iv.info_transfer != "none":
+            return np.ones(rows.size, dtype=bool)
+        return self.students.months_in(t, rows) >= iv.first_grades_month
 
-    def school_sees_strain(self) -> bool:
-        """Information from health reaches the school only when both are co-located (consent at intake)."""
-        health = [a for a in self.agency_list if a.cfg.kind == "health"]
-        return self.school is not None and any(self.regime.colocated(self.school_name, h.name) for h in health)
+    def sees_strain(self, rows: np.ndarray) -> np.ndarray:
+        """Strain reaches the screening agency only from an agency that shares it with it (co-located,
+        information sharing on), for students that agency knows and who consented at the elevtjeneste."""
+        seen = np.zeros(rows.size, dtype=bool)
+        if self.screener is None:
+            return seen
+        for agency in self.agency_list:
+            if "strain" in agency.cfg.shares and self.regime.shares_information[self.screener.index, agency.index]:
+                seen |= self.log.first_help_by_agency[rows, agency.index] != NO_MONTH
+        return seen & self.referrals.consent_given[rows]
 
     # ------------------------------------------------------------------ the monthly step
     def step(self) -> None:
         """Advance one month (see the module docstring for the order)."""
-        t, st, cfg = self.month, self.students, self.cfg
-        self.help.reset()
-        self._helped_now[:] = False
+        t, st, cfg, streams = self.month, self.students, self.cfg, self.streams
+        dyn, iv = cfg.dynamics, cfg.intervention
+
+        # 0. county
+        self.new_rows = slice(0, 0)
+        if calendar.is_august(t):
+            self.county_year(t)
+        self.regime.refresh(t)
+        self.staff_changes(t)
+        n = st.n
+        self.help.reset(n)
 
         # 1. calendar
         if calendar.is_august(t):
-            st.start_school_year(t, cfg.dynamics)
-        st.reenter(t, cfg.dynamics, cfg.progression, self.streams)
+            st.start_school_year(dyn)
+        progression.reenter(st, t, dyn, cfg.progression, streams)
+        ctx = self.month_context(t)
+        lead_held = ctx.lead_held
 
         # 2. events
-        st.stress_events(t, cfg.dynamics, self.streams)
-        st.refresh_academic_need(cfg.dynamics.low_mastery_threshold)
+        active = np.flatnonzero(st.active())
+        st.stress_events(t, active, dyn, streams)
+        st.refresh_academic_need(dyn.low_mastery_threshold)
 
-        # 3. risk signals (the truth, whether detected or not)
-        active = st.active()
-        at_risk = active & (self.risk_score() >= cfg.intervention.risk_threshold)
-        st.first_risk_month[at_risk & (st.first_risk_month == NO_MONTH)] = t
+        # 3. risk signals (measured with a fixed threshold, whether anyone sees them or not)
+        risky = active[self.risk_score(active) >= cfg.output.risk_measure_threshold]
+        st.first_risk_month[risky[st.first_risk_month[risky] == NO_MONTH]] = t
 
         # 4. detection
-        if self.school is not None and self.school.screening_due(t):
-            observed = self.risk_score(self.school_sees_mastery(t), self.school_sees_strain())
-            self.school.screen(t, observed)
-        for agency in self.agency_list:
-            agency.self_referrals(t)
+        self.detect(ctx, t)
 
         # 5. referral routing
-        self.route_referrals(t)
+        self.referrals.route(t, st, self.regime, streams, lead_held, cfg.regime.sharing_trust_cost)
 
         # 6. agencies act
-        for agency in self.agency_list:
-            agency.begin_month(t)
-        involved = np.stack([a.case_left > 0 for a in self.agency_list], axis=1)
-        ended_by_agency = []
-        for agency in self.agency_list:
-            helped, ended = agency.serve(t, involved)
-            ended_by_agency.append(ended)
-            if agency is self.school or self.in_elevtjeneste(agency):
-                self.clarify_needs(helped[agency.case_start[helped] == t])
+        for agency in self.staffed():
+            agency.begin_month(ctx)
+        # who holds a case now that leavers' cases are closed: sets coordination and fragmentation
+        ctx.involved = np.stack([a.case_left > 0 for a in self.agency_list], axis=1)
+        ctx.open_cases = ctx.involved.copy()
+        helped_now = np.zeros((n, len(self.agency_list)), dtype=bool)
+        outcomes = []
+        for agency in self.services:
+            outcome = agency.serve(ctx)
+            ctx.open_cases[:, agency.index] = agency.case_left > 0
+            self.apply(ctx, agency, outcome)
+            helped_now[outcome.helped, agency.index] = True
+            outcomes.append((agency, outcome))
+        if self.lead_workers is not None:
+            self.apply_lead_workers(ctx, self.lead_workers.serve(ctx))
 
         # 7. handoffs
-        for agency, ended in zip(self.agency_list, ended_by_agency):
-            self.handoff(t, agency, ended)
+        for agency, outcome in outcomes:
+            self.referrals.handoff(t, st, agency, outcome.ended, self.regime, streams, lead_held,
+                                   cfg.regime.trust_loss_dropped_handoff)
 
         # 8. meetings and trust
-        helped_any = self._helped_now.any(axis=1)
-        ids = np.flatnonzero(helped_any)
-        meetings = self.regime.meetings(self._helped_now[ids])
-        self.meetings[ids] += meetings
-        self.help_months[ids] += self._helped_now[ids].sum(axis=1)
+        ids = np.flatnonzero(helped_now.any(axis=1))
+        meetings = self.regime.meetings(helped_now[ids], lead_held[ids])
+        self.log.meetings[ids] += meetings
+        self.log.help_months[ids] += helped_now[ids].sum(axis=1)
         rc = cfg.regime
         self.help.trust[ids] += rc.trust_gain_continuity - rc.trust_loss_per_meeting * np.maximum(0, meetings - 1)
 
         # 9. student update
-        st.update_state(t, cfg.dynamics, self.help)
+        st.update_state(t, np.flatnonzero(st.active()), dyn, self.help)
 
         # 10. exits and returns
-        left = st.dropouts_this_month(t, cfg.dynamics, self.streams)
-        self.notify_ot(t, left)
-        st.decide_reentry(t, self.help.reentry, cfg.dynamics, self.streams)
+        left = st.dropouts_this_month(t, np.flatnonzero(st.active()), dyn, streams)
+        self.referrals.notify_dropouts(t, st, left, self.regime, streams, lead_held)
+        st.decide_reentry(t, self.help.reentry, dyn, streams)
 
         # 11. progression
         if calendar.is_june(t):
-            outcome = st.june_decisions(t, cfg.progression, self.streams)
-            self.notify_ot(t, outcome["no_contract"])
-        st.apprenticeship_month(t, cfg.progression, self.streams)
+            outcome = progression.june_decisions(st, t, cfg.progression, streams)
+            self.referrals.notify_dropouts(t, st, outcome["no_contract"], self.regime, streams, lead_held)
+        progression.apprenticeship_month(st, t, cfg.progression, streams)
 
-        # 12. record
+        # 12. collaboration
+        joint = helped_now[ids].T.astype(np.int64) @ helped_now[ids].astype(np.int64) + self.referrals.sent
+        self.regime.build_collaboration(joint, int(st.active().sum()))
+        self.referrals.sent[:] = 0
+
+        # 13. record
         self.recorder.record(t)
         self.month += 1
 
-    def in_elevtjeneste(self, agency: Agency) -> bool:
-        """True if the agency shares the school's intake ("one door in"): a new case there gets
-        the joint plan, so needs other services serve are found too. A siloed agency knows
-        only its own part."""
-        return self.school is not None and self.regime.colocated(self.school_name, agency.name)
+    def month_context(self, t: int) -> MonthContext:
+        """What the agencies are given this month: students, open cases, lead workers, regime, streams."""
+        n = self.students.n
+        lead_held = (self.lead_workers.case_left > 0) if self.lead_workers is not None else np.zeros(n, dtype=bool)
+        open_cases = np.stack([a.case_left > 0 for a in self.agency_list], axis=1)
+        iv = self.cfg.intervention
+        return MonthContext(t=t, students=self.students, streams=self.streams, regime=self.regime,
+                            open_cases=open_cases, involved=open_cases, lead_held=lead_held,
+                            intensity=self.intensity, acceptance_base=self.cfg.dynamics.acceptance_base,
+                            queue_by_risk=iv.queue_order == "risk")
 
-    def clarify_needs(self, ids: np.ndarray) -> None:
-        """The clarification meeting / joint plan finds each new case's needs and who serves them."""
-        if ids.size == 0:
-            return
-        needs = self.students.needs[ids]
+    def detect(self, ctx: MonthContext, t: int) -> None:
+        """Phase 4: screening, documented needs at intake, self-referrals, registers."""
+        st, iv = self.students, self.cfg.intervention
+        if self.screener is not None:
+            school = np.flatnonzero(st.status == IN_SCHOOL)
+            due = school[screening_due(st.months_in(t, school), t, iv.screening_start_month,
+                                       iv.review_interval_months)]
+            if due.size:
+                observed = self.risk_score(due, self.sees_mastery(t, due), self.sees_strain(due))
+                flag = observed >= iv.risk_threshold
+                self.screener.enqueue(due[flag], t, priority=observed[flag])
+        if iv.info_transfer == "needs" and self.hub is not None and self.new_rows.stop > self.new_rows.start:
+            rows = np.arange(self.new_rows.start, self.new_rows.stop)
+            known = self.referrals.transfer_needs(st, rows, iv.needs_transfer_share, self.streams, t)
+            self.hub.enqueue(known, t, priority=np.ones(known.size))
         for agency in self.agency_list:
-            if agency is self.school or agency.cfg.kind == "ot":
-                continue
-            new = (needs & agency.need_mask).any(axis=1) & ~agency.engaged()[ids]
-            self.wants[ids[new], agency.index] = True
+            agency.self_referrals(ctx)
+            agency.register_check(ctx)
 
-    def route_referrals(self, t: int) -> None:
-        """Turn wanted referrals into referrals: consent-gated, sequential unless co-located."""
-        if self.school is None:
-            return
-        st, reg, s = self.students, self.regime, self.school.index
-        engaged = np.stack([a.engaged() for a in self.agency_list], axis=1)
-        in_school = st.status == IN_SCHOOL
-        self.wants[~st.active()] = False
-        for agency in self.agency_list:
-            b = agency.index
-            if b == s or agency.cfg.kind == "ot":
-                continue
-            cand = self.wants[:, b] & ~engaged[:, b] & in_school
-            resolved = self.wants[:, b] & ~agency.has_served_need()
-            self.wants[resolved, b] = False  # the need went away while the referral waited
-            cand &= ~resolved
-            # Sequential help: another service's running involvement blocks b unless the pair is co-located.
-            blockers = ~reg.concurrent[:, b]
-            blockers[[s, b]] = False
-            cand &= ~(engaged[:, blockers].any(axis=1))
-            ids = np.flatnonzero(cand)
-            if ids.size == 0:
-                continue
-            consent = self.streams.bernoulli(f"consent.{agency.name}", t, ids, reg.consent_prob[s, b])
-            refused = ids[~consent]
-            self.consent_refusals[refused] += 1
-            self.wants[refused, b] = False
-            go = ids[consent]
-            self.wants[go, b] = False
-            agency.refer(go, t, reg.referral_delay[s, b], f"delay.{agency.name}")
-            engaged[go, b] = True
+    def apply(self, ctx: MonthContext, agency: Agency, outcome: ServiceOutcome) -> None:
+        """Apply one agency's month: bookkeeping, help, needs resolved, and the clarification
+        meeting for new cases at the hub or inside the elevtjeneste."""
+        t, st, log, k = ctx.t, self.students, self.log, agency.index
+        separate = ~outcome.joint
+        np.add.at(log.assessments, outcome.assessed[separate], 1)
+        np.add.at(log.joint_assessments, outcome.assessed[outcome.joint], 1)
+        np.add.at(log.duplicate_assessments, outcome.assessed[separate & outcome.parallel], 1)
+        np.add.at(log.meetings, outcome.assessed[separate], 1)
+        np.add.at(log.hours_received, outcome.hours_rows, outcome.hours)
+        helped = outcome.helped
+        help_ = self.help
+        for name, values in outcome.effects.items():
+            if name == "reentry":
+                help_.reentry[helped] = 1.0 - (1.0 - help_.reentry[helped]) * (1.0 - values)
+            else:
+                getattr(help_, name)[helped] += values
+        if outcome.learning_support:
+            help_.learning_support[helped] = True
+        if outcome.resolved.size:
+            st.needs[outcome.resolved] &= ~agency.resolvable
+        col = log.first_help_by_agency[:, k]
+        col[helped[col[helped] == NO_MONTH]] = t
+        if agency.serves_outside:
+            exited = st.last_dropout_month[helped]
+            new = helped[(log.ot_contact_month[helped] == NO_MONTH) & (exited != NO_MONTH)]
+            log.ot_contact_month[new] = t
+            log.ot_wait_months[new] = t - st.last_dropout_month[new]
+        else:
+            first = helped[log.first_help_month[helped] == NO_MONTH]
+            log.first_help_month[first] = t
+        if agency is self.hub or (self.hub is not None and self.regime.shares_information[self.hub.index, k]):
+            new_cases = outcome.admitted
+            engaged = np.stack([a.engaged() for a in self.agency_list], axis=1)
+            self.referrals.clarify(st, new_cases, engaged)
+            if self.lead_workers is not None:
+                referred_on = new_cases[self.referrals.wants[new_cases].any(axis=1)]
+                self.lead_workers.enqueue(referred_on, t)
 
-    def handoff(self, t: int, agency: Agency, ended: np.ndarray) -> None:
-        """A case ended: services still waiting on it (siloed pairs) may drop the baton."""
-        if ended.size == 0 or agency is self.school:
-            return  # the school refers while it teaches: its case never holds the baton
-        a = agency.index
-        for nxt in self.agency_list:
-            b = nxt.index
-            p = self.regime.handoff_drop[a, b]
-            if b == a or p <= 0 or self.regime.concurrent[a, b]:
-                continue  # only a service that made b wait (sequential help) can drop the baton
-            waiting = ended[self.wants[ended, b]]
-            drop = waiting[self.streams.bernoulli(f"handoff.{agency.name}.{nxt.name}", t, waiting, p)]
-            self.wants[drop, b] = False
-            self.dropped_handoffs[drop] += 1
-            st = self.students
-            st.trust[drop] = np.maximum(0.0, st.trust[drop] - self.cfg.regime.trust_loss_dropped_handoff)
+    def apply_lead_workers(self, ctx: MonthContext, outcome: ServiceOutcome) -> None:
+        """Lead workers' month: their hours go to the students they hold."""
+        log = self.log
+        np.add.at(log.hours_received, outcome.hours_rows, outcome.hours)
+        first = outcome.admitted[log.lead_worker_month[outcome.admitted] == NO_MONTH]
+        log.lead_worker_month[first] = ctx.t
 
-    def notify_ot(self, t: int, ids: np.ndarray) -> None:
-        """The school tells OT who left; OT learns late when the pair is siloed."""
-        if self.ot is None or ids.size == 0:
-            return
-        self.wants[ids] = False
-        s = self.school.index if self.school is not None else self.ot.index
-        self.ot.refer(ids, t, self.regime.referral_delay[s, self.ot.index], "delay.ot")
+    @property
+    def agencies_involved(self) -> np.ndarray:
+        """(rows, K) bool: agency k has helped the student at least once."""
+        return self.log.first_help_by_agency != NO_MONTH
 
     # ------------------------------------------------------------------ running
     def run(self, months: int | None = None) -> "DropoutModel":
-        """Run ``months`` (default: the horizon) months and return self."""
-        for _ in range(self.cfg.horizon_months if months is None else months):
+        """Run ``months`` months (default: to the end of the last focal cohort's horizon)."""
+        for _ in range(self.months - self.month if months is None else months):
             self.step()
         return self

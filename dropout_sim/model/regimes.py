@@ -1,10 +1,26 @@
-"""Regimes: which agencies are co-located, expressed as pairwise mechanism matrices.
+"""Regimes: which agencies are co-located, as pairwise mechanisms that build with collaboration.
 
-A regime is the set of agencies sitting together at the school (the *elevtjeneste*,
-"one door in"). Every mechanism of brief section 3 is a property of a *pair* of agencies
-(a, b): it takes its co-located value when both are co-located, its siloed value otherwise.
-:class:`Regime` turns the config into K x K matrices (K = number of agencies) so the
-monthly step can apply them to all students at once.
+A regime is the set of agencies sitting together at the school (the *elevtjeneste*, "one door
+in"), optionally from a reform month on, optionally with lead workers. Every mechanism of
+brief section 3 is a property of a *pair* of agencies (a, b) (:data:`~dropout_sim.schema.MECHANISMS`):
+
+* **structural** mechanisms switch on when the pair is co-located and the reform has started:
+  information sharing, joint assessment, concurrent help, joint meetings, resource-team time;
+* **relational** mechanisms move from their siloed to their co-located value as the pair's
+  *collaboration* ``r[a, b]`` (0-1) grows: referral delay, consent, handoffs, the dropout
+  notice, coordination hours, fragmentation of responsibility, practice variation.
+
+Collaboration between two co-located services grows with their joint work - students both
+help in a month, referrals and notices passed between them, the resource team's regular
+meetings (``collaboration_build_per_year``
+at full joint load, half of it at ``collaboration_joint_cases`` per 1,000 enrolled a month) -
+and decays with staff turnover (``turnover_per_year`` on each side). A
+mechanism left out of ``regime.mechanisms`` keeps its siloed value for every pair (the
+decomposition experiment). A student who has a lead worker gets the co-located value of each
+mechanism in ``regime.lead_worker.mechanisms`` for every pair, whatever the co-location set.
+
+:class:`Regime` keeps K x K matrices (K = agencies in activation order) recomputed once a
+month, so the monthly step applies them to all students at once.
 """
 
 from __future__ import annotations
@@ -13,59 +29,168 @@ from typing import Sequence
 
 import numpy as np
 
-from ..schema import RegimeConfig
+from ..schema import MECHANISMS, AgencyConfig, RegimeConfig
+
+RELATIONAL = ("referral_delay", "consent", "handoff", "dropout_notice", "coordination", "fragmentation",
+              "practice")
+STRUCTURAL = ("information_sharing", "joint_assessment", "concurrent_help", "joint_meetings", "resource_team")
+assert set(RELATIONAL) | set(STRUCTURAL) == set(MECHANISMS)
 
 
 class Regime:
-    """Pairwise mechanisms of a co-location set over agencies in activation order."""
+    """Pairwise mechanisms of a co-location set over agencies in activation order.
 
-    def __init__(self, cfg: RegimeConfig, agency_names: Sequence[str], delays_siloed: Sequence[float]):
+    Call :meth:`refresh` at the start of every month (reform start, collaboration); read the
+    effective matrices; call :meth:`build_collaboration` with the month's joint cases.
+    """
+
+    def __init__(self, cfg: RegimeConfig, agencies: dict[str, AgencyConfig], hub: int | None,
+                 reform_month: int):
         self.cfg = cfg
-        self.names = list(agency_names)
+        self.names = list(agencies)
         self.index = {name: i for i, name in enumerate(self.names)}
-        self.is_colocated = np.array([name in cfg.colocated for name in self.names], dtype=bool)
-        pair = np.logical_and.outer(self.is_colocated, self.is_colocated)
+        k = len(self.names)
+        self.hub = hub
+        self.reform_month = reform_month
+        """County month the co-location set takes effect (0 = from the start)."""
+        self.members = np.array([name in cfg.colocated for name in self.names], dtype=bool)
+        self.on = {m: m in cfg.mechanisms for m in MECHANISMS}
+        self.lead_on = {m: cfg.lead_worker.enabled and m in cfg.lead_worker.mechanisms for m in MECHANISMS}
+        self.siloed_delay = np.array([a.siloed_delay_months for a in agencies.values()], dtype=float)
+        self.collaboration = np.zeros((k, k))
+        """r[a, b] in 0-1: working relationship of two co-located services (grows with joint cases)."""
+        np.fill_diagonal(self.collaboration, 1.0)
+        self.refresh(0)
+
+    # ------------------------------------------------------------------ monthly state
+    def refresh(self, t: int) -> None:
+        """Recompute the effective matrices for county month ``t``."""
+        cfg = self.cfg
+        self.is_active = t >= self.reform_month
+        colocated = self.members & self.is_active
+        pair = np.logical_and.outer(colocated, colocated)
         np.fill_diagonal(pair, True)
+        self.is_colocated = colocated
+        """is_colocated[a]: agency a sits in the elevtjeneste this month."""
         self.colocated_pair = pair
-        """colocated_pair[a, b]: a and b share the elevtjeneste (a agency is always 'with' itself)."""
+        """colocated_pair[a, b]: both in the elevtjeneste (an agency is always 'with' itself)."""
 
-        def by_pair(colocated: float, siloed: float) -> np.ndarray:
-            return np.where(pair, colocated, siloed)
+        def weight(mechanism: str) -> np.ndarray:
+            """0 = siloed value, 1 = co-located value, per pair."""
+            if not self.on[mechanism]:
+                w = np.zeros_like(self.collaboration)
+            elif mechanism in STRUCTURAL:
+                w = pair.astype(float)
+            else:
+                w = np.where(pair, self.collaboration, 0.0)
+            np.fill_diagonal(w, 1.0)
+            return w
 
-        # Referral delay into agency b from agency a (months, mean of an exponential).
-        self.referral_delay = np.where(pair, cfg.colocated_delay_months,
-                                       np.asarray(delays_siloed, dtype=float)[None, :])
-        self.consent_prob = by_pair(cfg.consent_prob_colocated, cfg.consent_prob_siloed)
-        self.handoff_drop = by_pair(cfg.handoff_drop_colocated, cfg.handoff_drop_siloed)
-        coord = by_pair(cfg.coordination_hours_colocated, cfg.coordination_hours_siloed)
+        def mix(mechanism: str, colocated: float, siloed) -> np.ndarray:
+            w = weight(mechanism)
+            return siloed + w * (colocated - np.asarray(siloed, dtype=float))
+
+        self.referral_delay = mix("referral_delay", cfg.colocated_delay_months, self.siloed_delay[None, :])
+        """Mean referral delay into agency b from agency a, months."""
+        self.consent_prob = mix("consent", cfg.consent_prob_colocated, cfg.consent_prob_siloed)
+        """Consent for a referral from a to b at average trust (the student's trust shifts it)."""
+        self.handoff_drop = mix("handoff", cfg.handoff_drop_colocated, cfg.handoff_drop_siloed)
+        self.notice_loss = mix("dropout_notice", cfg.dropout_notice_loss_colocated, cfg.dropout_notice_loss_siloed)
+        """notice_loss[a, b]: chance a's notice of a dropout never reaches b."""
+        coord = mix("coordination", cfg.coordination_hours_colocated, cfg.coordination_hours_siloed)
         np.fill_diagonal(coord, 0.0)
         self.coordination_hours = coord
-        frag = by_pair(cfg.fragmentation_colocated, cfg.fragmentation_siloed)
+        frag = mix("fragmentation", cfg.fragmentation_colocated, cfg.fragmentation_siloed)
         np.fill_diagonal(frag, 0.0)
         self.fragmentation = frag
-        # Concurrent help: a referral to b may start while a case at a runs only if a, b co-located;
-        # otherwise help comes one need at a time ("first get well, then work").
-        self.concurrent = pair
+        self.concurrent = weight("concurrent_help") > 0
+        """concurrent[a, b]: a referral to b may start while a case at a runs (else one need at a time)."""
+        self.joint_assessment = weight("joint_assessment") > 0
+        self.shares_information = weight("information_sharing") > 0
+        self.meets_jointly = colocated & self.on["joint_meetings"]
+        """meets_jointly[a]: a's meetings with a student are the elevtjeneste's joint meeting."""
+        self.resource_team = colocated & self.on["resource_team"]
+        """resource_team[a]: a spends resource-team hours this month."""
+        if self.hub is None:
+            self.practice_weight = np.zeros(len(self.names))
+        else:
+            self.practice_weight = weight("practice")[self.hub].copy()
 
-    def colocated(self, a: str, b: str) -> bool:
-        return bool(self.colocated_pair[self.index[a], self.index[b]])
+    def practice_sd(self, agency: int) -> float:
+        """Spread of approval between offices/caseworkers: narrowed with the school (shared practice)."""
+        w = self.practice_weight[agency]
+        return float(self.cfg.practice_sd_siloed + w * (self.cfg.practice_sd_colocated - self.cfg.practice_sd_siloed))
 
-    def practice_sd(self, school: str | None, agency: str) -> float:
-        """Spread of approval between caseworkers: narrowed when co-located with the school."""
-        shared = school is not None and self.colocated(school, agency)
-        return self.cfg.practice_sd_colocated if shared else self.cfg.practice_sd_siloed
+    def build_collaboration(self, joint_work: np.ndarray, enrolled: int) -> None:
+        """One month of collaboration: growth with the joint work of co-located pairs (K x K counts of
+        students both helped this month, plus referrals and notices passed between them), decay with
+        staff turnover on both sides."""
+        cfg = self.cfg
+        decay = cfg.turnover_per_year / 12.0
+        r = self.collaboration * (1.0 - decay) ** 2
+        if self.is_active:
+            load = (joint_work + joint_work.T) / max(1.0, enrolled / 1000.0)
+            # the resource team's regular meetings are joint work too (every 14 days, source)
+            load = load + cfg.collaboration_joint_cases * np.logical_and.outer(self.resource_team, self.resource_team)
+            rate = cfg.collaboration_build_per_year / 12.0 * load / (load + cfg.collaboration_joint_cases)
+            grow = self.colocated_pair & (rate > 0)
+            r = np.where(grow, r + np.minimum(1.0, rate) * (1.0 - r), r)
+        np.fill_diagonal(r, 1.0)
+        self.collaboration = np.clip(r, 0.0, 1.0)
 
-    def coordination(self, involved: np.ndarray) -> np.ndarray:
+    # ------------------------------------------------------------------ per student
+    def lead(self, mechanism: str, lead_held: np.ndarray) -> np.ndarray:
+        """Rows whose lead worker gives them the co-located value of ``mechanism``."""
+        return lead_held if self.lead_on[mechanism] else np.zeros(lead_held.shape, dtype=bool)
+
+    def coordination(self, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
         """Coordination hours per (student, agency) for an (m, K) involvement matrix."""
-        return (involved.astype(float) @ self.coordination_hours) * involved
+        inv = involved.astype(float)
+        hours = inv @ self.coordination_hours
+        lead = self.lead("coordination", lead_held)
+        if lead.any():
+            base = np.full_like(self.coordination_hours, self.cfg.coordination_hours_colocated)
+            np.fill_diagonal(base, 0.0)
+            hours[lead] = inv[lead] @ base
+        return hours * involved
 
-    def effectiveness(self, involved: np.ndarray) -> np.ndarray:
+    def effectiveness(self, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
         """Effect multiplier per (student, agency): responsibility fragments with partners."""
-        return 1.0 / (1.0 + involved.astype(float) @ self.fragmentation)
+        inv = involved.astype(float)
+        dilution = inv @ self.fragmentation
+        lead = self.lead("fragmentation", lead_held)
+        if lead.any():
+            base = np.full_like(self.fragmentation, self.cfg.fragmentation_colocated)
+            np.fill_diagonal(base, 0.0)
+            dilution[lead] = inv[lead] @ base
+        return 1.0 / (1.0 + dilution)
 
-    def meetings(self, involved: np.ndarray) -> np.ndarray:
-        """Meetings per student this month: one per siloed agency, one joint meeting for the
-        co-located group (if any of it is involved)."""
-        siloed = (involved & ~self.is_colocated).sum(axis=1)
-        joint = (involved & self.is_colocated).any(axis=1)
-        return siloed + joint
+    def meetings(self, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
+        """Meetings per student this month: one per agency that meets separately, one joint
+        meeting for the elevtjeneste (if any of it is involved); a lead worker meets the
+        student alone (one meeting)."""
+        separate = (involved & ~self.meets_jointly).sum(axis=1)
+        joint = (involved & self.meets_jointly).any(axis=1)
+        n = separate + joint
+        lead = self.lead("joint_meetings", lead_held)
+        return np.where(lead & involved.any(axis=1), 1, n)
+
+    def concurrent_for(self, a: int, b: int, lead_held: np.ndarray) -> np.ndarray:
+        """Per student: may help at b start while a case at a runs?"""
+        return self.concurrent[a, b] | self.lead("concurrent_help", lead_held)
+
+    def handoff_drop_for(self, a: int, b: int, lead_held: np.ndarray) -> np.ndarray:
+        return np.where(self.lead("handoff", lead_held), self.cfg.handoff_drop_colocated, self.handoff_drop[a, b])
+
+    def notice_loss_for(self, a: int, b: int, lead_held: np.ndarray) -> np.ndarray:
+        return np.where(self.lead("dropout_notice", lead_held), self.cfg.dropout_notice_loss_colocated,
+                        self.notice_loss[a, b])
+
+    def consent_for(self, a: int, b: int, trust: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
+        """Chance of consent to share with b (referral from a): the pair's base, shifted by the
+        student's trust (logit slope ``consent_trust_slope`` around trust 0.7)."""
+        base = np.where(self.lead("consent", lead_held), self.cfg.consent_prob_colocated, self.consent_prob[a, b])
+        p = np.clip(base, 1e-9, 1 - 1e-9)
+        logit = np.log(p / (1 - p)) + self.cfg.consent_trust_slope * (trust - 0.7)
+        return np.where(base >= 1.0, 1.0, np.where(base <= 0.0, 0.0, 1.0 / (1.0 + np.exp(-logit))))
+

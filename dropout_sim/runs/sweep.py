@@ -61,6 +61,16 @@ ENV_RESUME = "DROPOUT_SIM_RESUME"
 STATUSES = ("ran", "skipped", "failed")
 
 
+def describe_completion(summary: dict) -> str:
+    """One line on completion within 60 months; says why when the run was too short to tell."""
+    share = summary.get("completion_5y")
+    if share is None:
+        return "completion within 60 months: not observed (" + (summary.get("completion_5y_note") or "no focal students") + ")"
+    by_track = summary.get("completion_5y_by_track") or {}
+    tracks = ", ".join(f"{name} {value:.1%}" for name, value in by_track.items() if value is not None)
+    return f"completion within 60 months {share:.1%}" + (f" ({tracks})" if tracks else "")
+
+
 # --------------------------------------------------------------------------------------
 # planning (in the launching process, before Hydra starts)
 # --------------------------------------------------------------------------------------
@@ -337,13 +347,12 @@ def run_task(cfg: Any) -> dict | None:
 
     s = result.summary
     seconds = time.perf_counter() - t0
+    headline = describe_completion(s)
     if multirun:
-        record_progress(sweep_dir, "ran", f"{what}: completion {s['completion_5y']:.1%} ({seconds:.2f} s)")
+        record_progress(sweep_dir, "ran", f"{what}: {headline} ({seconds:.2f} s)")
     else:
-        by_track = s["completion_5y_by_track"]
         print(f"{config.regime.name} seed={config.seed} replicate={config.replicate} n={config.cohort.size}: "
-              f"completion within 60 months {s['completion_5y']:.1%} "
-              f"(academic {by_track['academic']:.1%}, vocational {by_track['vocational']:.1%}) -> {out_dir}")
+              f"{headline} -> {out_dir}")
     return {"status": "ran", "completion_5y": s["completion_5y"], "config_hash": cfg_hash}
 
 
