@@ -62,9 +62,9 @@ def _list(*items: str):
 # --------------------------------------------------------------------------------------
 @dataclass
 class CohortConfig:
-    """A synthetic cohort entering Vg1 in August of month 0."""
+    """Each August's synthetic entry cohort (the county draws one a year; focal ones are reported)."""
 
-    size: int = param(3000, "students", 1, 10_000_000, "cohort size (one county's intake)")
+    size: int = param(3000, "students", 1, 10_000_000, "students entering Vg1 each August (one county's intake)")
     vocational_share: float = param(0.5, "share", 0, 1, "share entering yrkesfag (vocational)",
                                     source="source: Statistics Norway, about half")
     grade_points_mean_academic: float = param(46.0, "grade points", 10, 60,
@@ -125,12 +125,12 @@ class DynamicsConfig:
     engagement_mastery: float = param(3.0, "logit per mastery", 0, 50, "avoidance: low mastery lowers attendance")
     engagement_strain: float = param(3.5, "logit per strain", 0, 50, "high strain lowers attendance")
     engagement_belonging: float = param(1.5, "logit per belonging", 0, 50, "belonging raises attendance")
-    dropout_intercept: float = param(-7.293, "logit per month", -30, 10, "base monthly dropout hazard",
+    dropout_intercept: float = param(-7.4545, "logit per month", -30, 10, "base monthly dropout hazard",
                                      source="calibrated")
     dropout_engagement: float = param(5.0, "logit per unit absence", 0, 50, "hazard from low attendance")
     dropout_strain: float = param(3.0, "logit per strain", 0, 50, "hazard from high strain")
     dropout_mastery: float = param(2.0, "logit per unit low mastery", 0, 50, "hazard from low mastery")
-    dropout_vocational: float = param(0.51, "logit", -10, 10, "extra hazard on the vocational track",
+    dropout_vocational: float = param(0.5251, "logit", -10, 10, "extra hazard on the vocational track",
                                       source="calibrated")
     transition_hazard_multiplier: float = param(3.0, "multiplier", 1, 50,
                                                 "extra hazard in the August a new level starts")
@@ -151,7 +151,7 @@ class DynamicsConfig:
 class ProgressionConfig:
     """June progression decisions, the læreplass bottleneck and the fagprøve."""
 
-    pass_threshold: float = param(0.346, "mastery", 0, 1, "mastery at which passing the year is 50/50",
+    pass_threshold: float = param(0.3656, "mastery", 0, 1, "mastery at which passing the year is 50/50",
                                   source="calibrated")
     pass_slope: float = param(14.0, "logit per mastery", 0, 100, "steepness of the June pass decision")
     repeat_mastery_boost: float = param(0.08, "mastery", 0, 1, "mastery regained by repeating a year")
@@ -196,7 +196,8 @@ class AgencyConfig:
                                 "(OT: October's list of those not enrolled); -1 = none")
     effect_halflife_months: float = param(0.0, "months", 0, 240,
                                           "its help's effect halves per this many months between the student's "
-                                          "exit and first contact (a late contact is less effective); 0 = no decay")
+                                          "last exit and the start of the case (a late contact is less "
+                                          "effective); 0 = no decay")
     uninformed_effect: float = param(1.0, "share", 0, 1,
                                      "share of the effect when the case reached it without the referring "
                                      "agency's information (a lost handoff found by the register)")
@@ -257,8 +258,8 @@ class LeadWorkerConfig:
     assessment_hours: float = param(1.0, "hours", 0, 744, "hours to take over a case")
     case_months: int = param(8, "months", 1, 120, "how long the lead worker holds the case")
     mechanisms: List[str] = param(None, "-", doc="mechanisms that take their co-located value for a student "
-                                  "with a lead worker", default_factory=_list(*LEAD_WORKER_MECHANISMS),
-                                  choices=MECHANISMS)
+                                  "with a lead worker (only these have a lead-worker form)",
+                                  default_factory=_list(*LEAD_WORKER_MECHANISMS), choices=LEAD_WORKER_MECHANISMS)
     nok_per_post_year: float = param(950_000.0, "NOK per post per year", 0, 1e8, "cost of a lead-worker post")
 
 
@@ -622,8 +623,9 @@ def _validate_county(cfg: Config, agencies: Dict[str, AgencyConfig]) -> None:
                           f"{-12 * county.warmup_years} (start of the warm-up) and {last} (the focal cohorts' last "
                           "month), or null (in place from the start)")
     for i, name in enumerate(cfg.regime.lead_worker.mechanisms):
-        if name not in MECHANISMS:
-            raise ConfigError(f"regime.lead_worker.mechanisms[{i}] = {name!r}; allowed: one of {', '.join(MECHANISMS)}")
+        if name not in LEAD_WORKER_MECHANISMS:
+            raise ConfigError(f"regime.lead_worker.mechanisms[{i}] = {name!r}; allowed: one of "
+                              f"{', '.join(LEAD_WORKER_MECHANISMS)}")
 
 
 def to_config(cfg: Any) -> Config:

@@ -261,7 +261,7 @@ def gain_curve(sweep: "Sweep", baseline: str | None, metric: str = "completion_5
     ax.set_ylabel(("completion within 60 months" if metric == "completion_5y" else metric) + ", paired difference")
     if share:
         ax.yaxis.set_major_formatter(_percent(decimals=1))
-    ax.set_title(f"Gain against {base} over {other} (paired by replicate, 95% CI)")
+    ax.set_title(f"Gain against {base} at the same {other}\n(paired by replicate, 95% CI)", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig

@@ -331,25 +331,25 @@ def pattern_colocation_process(runner: Runner, replicates: int = 5, size: int = 
     checks = [Check(f"{label}: co-located - siloed", _diff(colo, silo, key), upper=0.0, kind="mechanism")
               for key, label in mechanism]
     checks += [
-        Check("months from first risk signal to first help: co-located - siloed",
-              _diff(colo, silo, "months_risk_to_help"), upper=0.0),
-        Check("months from first risk signal to first help: partial (school, health, PPT) - siloed",
-              _diff(part, silo, "months_risk_to_help"), upper=0.0),
-        Check("months from first risk signal to first help: co-located - siloed at half staff",
-              _diff(colo_scarce, silo_scarce, "months_risk_to_help"), upper=0.0),
+        Check("months from first risk signal to help from a specialised service: co-located - siloed",
+              _diff(colo, silo, "months_risk_to_service_help"), upper=0.0),
+        Check("months from first risk signal to help from a specialised service: partial (school, health, PPT) - siloed",
+              _diff(part, silo, "months_risk_to_service_help"), upper=0.0),
+        Check("months from first risk signal to help from a specialised service: co-located - siloed at half staff",
+              _diff(colo_scarce, silo_scarce, "months_risk_to_service_help"), upper=0.0),
         Check("meetings per student on 3-agency cases: partial - siloed",
               _diff(part, silo, "by_agencies_involved.3.meetings"), upper=0.0),
         Check("completion within 60 months: partial - siloed", _diff(part, silo, "completion_5y"), lower=0.0),
     ]
     raw = _diff(colo, silo, "meetings_per_helped_student")
-    keys = ["months_risk_to_help", "months_dropout_to_ot", "duplicate_assessments_per_helped_student",
+    keys = ["months_risk_to_service_help", "months_dropout_to_ot", "duplicate_assessments_per_helped_student",
             "extra.meetings_per_help_month"]
 
     def plot(ax):
         x = np.arange(len(keys))
         for i, (runs, name) in enumerate(((silo, "siloed"), (part, "partial"), (colo, "co-located"))):
             ax.bar(x + (i - 1) * 0.27, [_vals(runs, k).mean for k in keys], 0.27, label=name)
-        ax.set_xticks(x, ["risk->help\n(months)", "dropout->OT\n(months)", "duplicate\nassessments",
+        ax.set_xticks(x, ["risk->service\nhelp (months)", "dropout->OT\n(months)", "duplicate\nassessments",
                           "meetings per\nhelp-month"], fontsize=7)
         ax.set_yscale("log")
         ax.legend()
@@ -444,7 +444,8 @@ def pattern_demand(runner: Runner, replicates: int = 5, size: int = 20000,
     checks.append(Check("never-helped share at today's demand (x1)", _vals(runs[0], key), lower=0.0))
     per_unit = [[(_get(hi, "completion_5y") - _get(lo, "completion_5y")) / (s_hi - s_lo) for hi, lo in zip(a, b)]
                 for a, b, s_hi, s_lo in zip(runs[:-1], runs[1:], scales[:-1], scales[1:])]
-    checks.append(Check(f"completion per unit of capacity, at x{levels[2]:g} - at x{levels[0]:g} demand (saturation)",
+    checks.append(Check(f"completion per unit of capacity lost, demand x{levels[1]:g}->x{levels[2]:g} - "
+                        f"x{levels[0]:g}->x{levels[1]:g} (saturation)",
                         Estimate.of(np.subtract(per_unit[1], per_unit[0])), lower=0.0))
 
     def plot(ax):

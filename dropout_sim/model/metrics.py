@@ -32,7 +32,7 @@ ON_TIME_MONTHS = {ACADEMIC: 36, VOCATIONAL: 48}
 """Normert tid for the programme: 3 years academic, 4 vocational (2 + 2 apprenticeship)."""
 
 AGENCY_SERIES = ("posts", "hours_paid", "hours_used", "hours_help", "hours_assessment", "hours_coordination",
-                 "hours_meetings", "queue", "caseload", "admitted", "declined", "not_approved", "wait_months")
+                 "hours_meetings", "queue", "caseload", "admitted", "declined", "not_approved", "assessed", "wait_months")
 
 
 def band_name(lo: int, hi: int) -> str:
@@ -88,7 +88,7 @@ class MonthlyRecorder:
             for key in AGENCY_SERIES:
                 value = getattr(led, key)
                 if key == "wait_months":
-                    value = value / led.admitted if led.admitted else float("nan")
+                    value = value / led.assessed if led.assessed else float("nan")
                 row[f"{agency.name}_{key}"] = float(value) if isinstance(value, float) else int(value)
         at59 = focal & (own == NORMERT_TID_MONTHS - 1)
         self.status_at_60.update(zip(st.gid[at59].tolist(), st.status[at59].tolist()))
@@ -244,7 +244,8 @@ def agency_hours(model: "DropoutModel") -> dict[str, dict]:
         works = s["hours_paid"] > 0
         paid, used = float(s["hours_paid"].sum()), float(s["hours_used"].sum())
         admitted = float(s["admitted"].sum())
-        waits = s["wait_months"] * np.nan_to_num(s["admitted"])
+        assessed = float(s["assessed"].sum())
+        waits = np.nan_to_num(s["wait_months"]) * s["assessed"]
         out[name] = {
             "posts": float(s["posts"].mean()),
             "hours_paid": paid,
@@ -255,7 +256,7 @@ def agency_hours(model: "DropoutModel") -> dict[str, dict]:
             "queue_month_share": float((s["queue"][works] > 0).mean()) if works.any() else None,
             "mean_queue": float(s["queue"].mean()),
             "peak_queue": int(s["queue"].max()),
-            "mean_wait_months": float(np.nansum(waits) / admitted) if admitted else None,
+            "mean_wait_months": float(waits.sum() / assessed) if assessed else None,
             "admitted": int(admitted),
             "nok_paid": float(s["posts"].sum() / 12.0 * agency.cfg.nok_per_post_year),
             "colocated": bool(agency.index < len(model.agency_list) and model.regime.members[agency.index]),
@@ -305,6 +306,15 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
     both = at_risk & helped
     after = both & (f.first_help_month >= f.first_risk_month)
     risk_to_help = f.first_help_month[after] - f.first_risk_month[after]
+    # the specialised in-school services (not the hub that screens, not services for youths outside):
+    # the wait that co-location is said to shorten ("one door in")
+    specialised = [a.index for a in model.agency_list
+                   if not a.cfg.hub and not a.cfg.screens and not a.serves_outside]
+    service_first = (f.first_help_by_agency[:, specialised].astype(np.int64)
+                     if specialised else np.full((f.n, 1), NO_MONTH, dtype=np.int64))
+    service_first = np.where(service_first == NO_MONTH, np.iinfo(np.int64).max, service_first).min(axis=1)
+    got_service = at_risk & (service_first != np.iinfo(np.int64).max) & (service_first >= f.first_risk_month)
+    risk_to_service = (service_first[got_service] - f.first_risk_month[got_service]).astype(float)
     contacted = f.ot_wait_months != NO_MONTH
     involved = f.agencies_involved
     helped_any = involved.any(axis=1)
@@ -342,6 +352,7 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
         "at_risk_never_helped_share": _share(~helped, at_risk),
         "help_before_risk_share": _share(both & ~after, both),
         "months_risk_to_help": _stats(risk_to_help.astype(float)),
+        "months_risk_to_service_help": _stats(risk_to_service),
         "ot_contact_share_of_dropouts": _share(contacted, left),
         "months_dropout_to_ot": _stats(f.ot_wait_months[contacted].astype(float)),
         "lost_notice_share_of_dropouts": _share(f.lost_notices > 0, left),
