@@ -519,3 +519,47 @@ def test_two_identical_sweeps_at_once_compute_each_run_once(tmp_path):
     assert sum(c["failed"] for c in counts) == 0
     assert sum(c["ran"] for c in counts) == 6 and sum(c["skipped"] for c in counts) == 6
     assert (gather(d).runs["status"] == "ok").all() and len(gather(d).runs) == 6
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the workers")
+def test_killing_a_joblib_sweep_leaves_no_workers_running(tmp_path):
+    proc = subprocess.Popen([*dropout_sim_command(), "-m", "replicate=range(0,6)", "cohort.size=30000",
+                             "county.warmup_years=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                             f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.time() + 120
+    while time.time() < deadline and not (list((tmp_path / "s").rglob("monthly.csv")) and workers):
+        workers = _children(proc.pid)
+        time.sleep(0.5)
+    assert workers, "the sweep started its workers"
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 60
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.5)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, "workers outlived the killed sweep"

@@ -71,6 +71,7 @@ ENV_SESSION = "DROPOUT_SIM_SWEEP_SESSION"
 ENV_START = "DROPOUT_SIM_SWEEP_START"
 ENV_TOTAL = "DROPOUT_SIM_SWEEP_TOTAL"
 ENV_RESUME = "DROPOUT_SIM_RESUME"
+ENV_LAUNCHER_PID = "DROPOUT_SIM_LAUNCHER_PID"
 STATUSES = ("ran", "skipped", "failed")
 
 
@@ -177,6 +178,7 @@ def prepare_sweep(argv: list[str], plan: SweepPlan) -> list[str]:
     os.environ[ENV_SESSION] = session
     os.environ[ENV_START] = repr(time.time())
     os.environ[ENV_TOTAL] = str(len(plan.jobs)) if plan.jobs is not None else "?"
+    os.environ[ENV_LAUNCHER_PID] = str(os.getpid())
     if plan.sweep_dir is not None and not any(a.startswith("hydra.sweep.dir=") for a in argv):
         argv = [*argv, f"hydra.sweep.dir={plan.sweep_dir}"]
     return argv
@@ -254,6 +256,35 @@ def record_progress(sweep_dir: Path, status: str, message: str) -> str:
 # --------------------------------------------------------------------------------------
 # the job
 # --------------------------------------------------------------------------------------
+_watching = False
+
+
+def watch_launcher() -> None:
+    """In a worker process the sweep's launching process started (joblib, submitit local),
+    exit when that process is gone, so killing a sweep never leaves workers running on.
+
+    Only a direct child of the launcher watches (its parent pid is the launcher's): a cluster
+    job, whose parent is the scheduler on another machine, never does. Once per process.
+    """
+    global _watching
+    text = os.environ.get(ENV_LAUNCHER_PID, "")
+    if _watching or not text.isdigit() or int(text) == os.getpid() or os.getppid() != int(text):
+        return
+    _watching = True
+    launcher = int(text)
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(1.0)
+        print(f"dropout-sim: the sweep's launching process {launcher} is gone; worker {os.getpid()} exits",
+              file=sys.stderr, flush=True)
+        os._exit(1)
+
+    import threading
+
+    threading.Thread(target=watch, name="dropout-sim-watch-launcher", daemon=True).start()
+
+
 def _resume_enabled() -> bool:
     return os.environ.get(ENV_RESUME, "1").strip().lower() not in ("0", "false", "no", "off")
 
@@ -359,6 +390,8 @@ def run_task(cfg: Any) -> dict | None:
     sweep_dir = Path(hc.sweep.dir) if multirun else None
     what = (f"#{job_num} " if multirun else "") + (" ".join(overrides) or "(defaults)")
     t0 = time.perf_counter()
+    if multirun:
+        watch_launcher()
 
     try:
         config = to_config(cfg)
