@@ -13,6 +13,7 @@ Units: months, hours per month, probabilities per month, shares (0-1) and grade 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Dict, List, Optional
 
@@ -41,6 +42,9 @@ coordination and meets the student alone. Referral delays, separate intakes, pra
 variation and the school's view of strain stay as the co-location set makes them."""
 
 MAX_HORIZON_MONTHS = 240
+
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+"""Names that become part of file paths (``regime.name``): identifiers, never ``/`` or ``..``."""
 
 
 def param(default: Any, unit: str, lo: float | None = None, hi: float | None = None,
@@ -521,6 +525,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"regime.colocated = {list(cfg.regime.colocated)} names an agency twice; "
                           "allowed: each agency at most once")
     _validate_county(cfg, agencies)
+    if not isinstance(cfg.regime.name, str) or not NAME_PATTERN.fullmatch(cfg.regime.name):
+        raise ConfigError(f"regime.name = {cfg.regime.name!r} is not allowed; allowed: an identifier of at most 64 "
+                          "letters, digits, '_' and '-', starting with a letter (it becomes part of file paths)")
     iv = cfg.intervention
     if iv.screening_start_month >= cfg.horizon_months:
         raise ConfigError(f"intervention.screening_start_month = {iv.screening_start_month} is past the horizon; "

@@ -102,9 +102,30 @@ class Spec:
 
 
 def _load_yaml(path: Path) -> Any:
+    """A YAML file as plain data; ConfigError (one line) for a syntax error or a bad interpolation."""
+    import yaml
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{path}:{where}: YAML syntax error ({what}); allowed: a YAML mapping") from None
+    except (OmegaConfBaseException, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _finite(value: Any, where: str, positive: bool = False) -> float:
+    """``value`` as a finite float (``> 0`` if ``positive``); ConfigError naming ``where`` otherwise."""
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (positive and value <= 0):
+        raise ConfigError(f"{where} = {value!r} is not allowed; allowed: a finite number" + (" > 0" if positive else ""))
+    return float(value)
 
 
 def _resolve(name_or_path: str, group: str) -> Path:
@@ -123,14 +144,18 @@ def _resolve(name_or_path: str, group: str) -> Path:
 
 def load_targets(name_or_path: str = "default") -> list[Target]:
     """Targets from YAML: ``<summary key path>: {value, tolerance, source}``."""
-    raw = _load_yaml(_resolve(name_or_path, "targets")) or {}
+    path = _resolve(name_or_path, "targets")
+    raw = _load_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"targets file {path} holds a {type(raw).__name__}; allowed: a mapping "
+                          "<summary key>: {value, tolerance, source}")
     out = []
     for key, spec in raw.items():
         if not isinstance(spec, dict) or "value" not in spec or "tolerance" not in spec:
-            raise ConfigError(f"target {key!r} needs value and tolerance")
-        if float(spec["tolerance"]) <= 0:
-            raise ConfigError(f"target {key}.tolerance = {spec['tolerance']} is not allowed; allowed: > 0")
-        out.append(Target(str(key), float(spec["value"]), float(spec["tolerance"]), str(spec.get("source", ""))))
+            raise ConfigError(f"target {key!r} = {spec!r} is not allowed; allowed: a mapping with value and tolerance")
+        out.append(Target(str(key), _finite(spec["value"], f"target {key}.value"),
+                          _finite(spec["tolerance"], f"target {key}.tolerance", positive=True),
+                          str(spec.get("source", ""))))
     if not out:
         raise ConfigError("targets file declares no targets")
     return out
@@ -138,10 +163,15 @@ def load_targets(name_or_path: str = "default") -> list[Target]:
 
 def load_spec(name_or_path: str = "default", targets: str | None = None) -> Spec:
     """The calibration spec (``configs/calibration_spec/<name>.yaml`` or a path)."""
-    raw = _load_yaml(_resolve(name_or_path, "calibration_spec")) or {}
+    path = _resolve(name_or_path, "calibration_spec")
+    raw = _load_yaml(path) or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("parameters") or {}, dict):
+        raise ConfigError(f"calibration spec {path}: allowed: a mapping with parameters: {{<key>: {{lo, hi}}}}")
     params = []
     for key, b in (raw.get("parameters") or {}).items():
-        lo, hi = float(b["lo"]), float(b["hi"])
+        if not isinstance(b, dict) or "lo" not in b or "hi" not in b:
+            raise ConfigError(f"parameters.{key} = {b!r} is not allowed; allowed: a mapping with lo and hi")
+        lo, hi = _finite(b["lo"], f"parameters.{key}.lo"), _finite(b["hi"], f"parameters.{key}.hi")
         if not lo < hi:
             raise ConfigError(f"parameters.{key}: lo = {lo} must be below hi = {hi}")
         params.append(Parameter(str(key), lo, hi))
@@ -378,6 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+SPEC_LIMITS = {"max_evaluations": ("--max-evals", 1, 100_000), "replicates": ("--replicates", 1, 1000),
+               "cohort_size": ("--cohort-size", 1, 10_000_000), "seed": ("--seed", 0, 2**63 - 1)}
+
+
+def check_spec(spec: Spec) -> None:
+    """Refuse budgets, replicates, sizes and seeds outside their range (one line naming the option)."""
+    for attr, (option, lo, hi) in SPEC_LIMITS.items():
+        value = getattr(spec, attr)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ConfigError(f"{option} {value!r} is not allowed; allowed: an integer between {lo} and {hi}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     import logging
@@ -389,6 +431,14 @@ def main(argv: list[str] | None = None) -> int:
                           ("cohort_size", args.cohort_size), ("seed", args.seed)):
             if opt is not None:
                 setattr(spec, attr, opt)
+        check_spec(spec)
+        if not args.dry_run:  # the fit is written at the end: refuse an unwritable folder before the work
+            from ..runs.sweep import folder_problem
+
+            dest = Path(args.out) / "calibration" if args.out else config_dir() / "calibration"
+            problem = folder_problem(dest)
+            if problem:
+                raise ConfigError(f"--out: cannot write {dest} ({problem}); allowed: a writable folder")
         if args.dry_run:
             spec.max_evaluations = 1
         log = None if args.quiet else (lambda s: print(s, flush=True))
@@ -398,6 +448,16 @@ def main(argv: list[str] | None = None) -> int:
         result = calibrate(spec, args.overrides, log=log)
     except ConfigError as exc:
         print(f"dropout-sim calibrate: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - Hydra/OmegaConf errors of a bad override: one line
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        if not isinstance(exc, (HydraException, OmegaConfBaseException)):
+            raise
+        from ..errors import one_line
+
+        print(f"dropout-sim calibrate: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print()
     print(params_table(result))

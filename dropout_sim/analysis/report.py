@@ -25,10 +25,17 @@ found by their ``.hydra/overrides.yaml``, ``summary.json`` or ``failed.json``) a
 
 Statuses: *missing* = in the sweep definition (``multirun.yaml``) but never started;
 *incomplete* = started but no ``summary.json`` (killed or still running); *failed* = has
-``failed.json``; *extra* = a finished run not in the current sweep definition (left over
+``failed.json`` (or a record in ``<sweep dir>/.failures/``: its folder was not writable);
+*damaged* = a ``summary.json`` that lacks an outcome or holds NaN, or a ``monthly.csv`` that
+is not the size the run wrote (:func:`dropout_sim.runs.results.summary_problem`); *extra* = a finished run not in the current sweep definition (left over
 from an earlier, different sweep into the same folder); *duplicate* = a second finished run
 of the same scenario and replicate. Only *ok* runs enter the statistics, and the report
 lists every other run by name instead of silently averaging what is there.
+
+Code: every run records the fingerprint of the code that produced it (``code_fingerprint``
+in ``meta``). A sweep whose ok runs come from more than one fingerprint gets a WARNING (old
+results mixed with new ones; re-run the sweep to recompute the old ones) and ``--strict``
+then exits 1.
 
 Pairing: replicate r of every scenario shares its synthetic cohort and its random draws
 (:mod:`dropout_sim.rng`), so the difference between two scenarios is computed per
@@ -51,20 +58,21 @@ import numpy as np
 import pandas as pd
 
 from .intervals import mean_ci, welch_ci
-from ..runs.results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json
+from ..errors import EXIT_BAD_INPUT
+from ..runs.results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json, summary_problem
 from ..runs.overrides import split_override
-from ..runs.sweep import FAILED_FILE, PROGRESS_DIR, basic_sweeper_jobs
+from ..runs.sweep import FAILED_FILE, FAILURES_DIR, PROGRESS_DIR, basic_sweeper_jobs, failure_record_path
 
 PAIR_KEYS = ("seed", "replicate")
 """Keys that identify a replicate (paired across scenarios), never a scenario."""
 DEFAULT_METRIC = "completion_5y"
 OK = "ok"
 RUN_CONFIG = "config.yaml"
-SKIP_DIRS = {".hydra", ".submitit", PROGRESS_DIR, "report"}
+SKIP_DIRS = {".hydra", ".submitit", PROGRESS_DIR, FAILURES_DIR, "report"}
 META_COLUMNS = {"seed": "seed", "replicate": "replicate", "regime": "regime_name",
                 "cohort_size": "cohort_size", "horizon_months": "horizon_months",
                 "config_hash": "config_hash", "dropout_sim_version": "dropout_sim_version",
-                "job_num": "job_num"}
+                "code_fingerprint": "code_fingerprint", "git_commit": "git_commit", "job_num": "job_num"}
 
 
 # --------------------------------------------------------------------------------------
@@ -186,6 +194,8 @@ class Sweep:
     scenarios: list[str]
     """Scenario labels in sweep order."""
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Problems that make the numbers doubtful (mixed code fingerprints); ``--strict`` fails on them."""
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -246,7 +256,14 @@ def gather(sweep_dir: str | Path) -> Sweep:
     for run_dir in find_run_dirs(sweep_dir):
         summary = read_json(run_dir / SUMMARY_FILE)
         failure = read_json(run_dir / FAILED_FILE) if summary is None else None
+        elsewhere = read_json(failure_record_path(sweep_dir, run_dir))
+        if isinstance(elsewhere, dict):  # the run's folder was not writable: whatever it holds is old
+            summary, failure = None, elsewhere
+        damage = summary_problem(summary, run_dir) if summary is not None else None
+        if damage is not None and not isinstance(summary, dict):
+            summary, failure = None, None
         meta = (summary or {}).get("meta", {})
+        meta = meta if isinstance(meta, dict) else {}
         overrides = _read_yaml_list(run_dir / ".hydra" / "overrides.yaml")
         if overrides is None:
             overrides = list(meta.get("overrides") or (failure or {}).get("overrides") or [])
@@ -254,13 +271,22 @@ def gather(sweep_dir: str | Path) -> Sweep:
         row: dict[str, Any] = {"run": str(run_dir.relative_to(sweep_dir)) if run_dir != sweep_dir else ".",
                                "status": OK if summary is not None else ("failed" if failure else "incomplete")}
         row.update({k: _parse_value(v) for k, v in map(split_override, overrides)})
-        if summary is not None:
+        if damage is not None:
+            row["status"] = "damaged"
+            row["error"] = damage
+            row.update({col: meta.get(key) for key, col in META_COLUMNS.items() if key in meta})
+        elif summary is not None:
             row.update({col: meta.get(key) for key, col in META_COLUMNS.items() if key in meta})
             row.update(_flatten({k: v for k, v in summary.items() if k != "meta"}))
             try:
                 monthly_parts[len(rows)] = pd.read_csv(run_dir / "monthly.csv")
+                expected_rows = (meta.get("files") or {}).get("monthly.csv", {}).get("rows")
+                if expected_rows is not None and len(monthly_parts[len(rows)]) != expected_rows:
+                    del monthly_parts[len(rows)]
+                    row["status"] = "damaged"
+                    row["error"] = f"monthly.csv has fewer rows than the run wrote ({expected_rows})"
             except (OSError, ValueError, pd.errors.EmptyDataError) as exc:
-                row["status"] = "incomplete"
+                row["status"] = "damaged"
                 row["error"] = f"monthly.csv unreadable: {exc}"
         elif failure is not None:
             row["error"] = f"{failure.get('error')}: {failure.get('message')}"
@@ -334,7 +360,17 @@ def gather(sweep_dir: str | Path) -> Sweep:
         frame.insert(len(id_cols), "students", runs.at[i, "students"])
         parts.append(frame)
     monthly = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=id_cols)
-    return Sweep(sweep_dir, runs, monthly, key_order, scenario_keys, scenarios, notes)
+    warnings = []
+    if "code_fingerprint" in runs:
+        prints = runs.loc[runs["status"] == OK, "code_fingerprint"].fillna("(none: older code)")
+        if prints.nunique() > 1:
+            counts = ", ".join(f"{fp} ({n} runs)" for fp, n in prints.value_counts().items())
+            warnings.append(f"the ok runs were computed by {prints.nunique()} different versions of the code "
+                            f"(code_fingerprint {counts}); re-run the sweep to recompute the older ones")
+    for scenario in scenarios:
+        if not ((runs["scenario"] == scenario) & (runs["status"] == OK)).any():
+            notes.append(f"scenario {scenario!r} has no finished runs (see the list above)")
+    return Sweep(sweep_dir, runs, monthly, key_order, scenario_keys, scenarios, notes, warnings)
 
 
 # --------------------------------------------------------------------------------------
@@ -360,18 +396,29 @@ def choose_baseline(sweep: Sweep, requested: str | None) -> str:
             if len(matches) == 1:
                 return matches[0]
         raise ValueError(f"--baseline {requested!r} matches no single scenario; scenarios: {', '.join(scenarios)}")
-    if "regime" in sweep.scenario_keys and "siloed" in scenarios:
-        return "siloed"
-    return scenarios[0]
+    if "regime" in sweep.scenario_keys:
+        # the first scenario whose regime is siloed (with finished runs if any has them), also when
+        # other keys are swept too and labels read "regime=siloed x=1"
+        siloed = sweep.runs[sweep.runs["regime"].map(_fmt_value) == "siloed"]
+        for frame in (siloed[siloed["status"] == OK], siloed):
+            if len(frame):
+                return frame["scenario"].iloc[0]
+    with_runs = [sc for sc in scenarios if (sweep.ok["scenario"] == sc).any()]
+    return (with_runs or scenarios)[0]
 
 
 def summarise(sweep: Sweep, metric: str = DEFAULT_METRIC, baseline: str | None = None) -> pd.DataFrame:
     """One row per scenario: runs, ``metric`` with its 95 % interval, by track, the paired
     difference against ``baseline`` and staff hours per extra completer."""
     ok = sweep.ok
+    if len(ok) and (metric not in ok or not pd.api.types.is_numeric_dtype(ok[metric])):
+        numeric = [c for c in ok.columns if pd.api.types.is_numeric_dtype(ok[c])] if len(ok) else []
+        what = "is not an outcome column" if metric not in ok else "is not a numeric outcome"
+        raise ValueError(f"--metric {metric!r} {what}; allowed: a numeric column of runs.csv, e.g. completion_5y, "
+                         "completion_5y_by_track.vocational, months_risk_to_help.mean"
+                         + (f" ({len(numeric)} in this sweep)" if numeric else ""))
     if metric not in ok:
-        raise ValueError(f"--metric {metric!r} is not an outcome column; e.g. completion_5y, "
-                         "completion_5y_by_track.vocational, months_risk_to_help.mean")
+        ok = ok.assign(**{metric: math.nan})
     base = choose_baseline(sweep, baseline)
     diffs = paired_differences(ok, metric, base).set_index("scenario") if len(ok) else pd.DataFrame()
     rows = []
@@ -404,6 +451,10 @@ def _hours_per_extra_completer(ok: pd.DataFrame, scenario: str, base: str) -> fl
     if d.empty or d["completed_5y"].mean() <= 0:
         return math.nan
     return float(d["total_agency_hours"].mean() / d["completed_5y"].mean())
+
+
+def _count(x: Any) -> str:
+    return str(int(x)) if isinstance(x, (int, float)) and math.isfinite(x) else "0"
 
 
 def _pct(x: float, signed: bool = False) -> str:
@@ -445,7 +496,7 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
         else:
             cells += [f"{fmt(r.get('diff', math.nan), True)} [{fmt(r.get('diff_ci_low', math.nan), True)}, "
                       f"{fmt(r.get('diff_ci_high', math.nan), True)}]",
-                      f"{int(r.get('pairs', 0) or 0)}",
+                      f"{_count(r.get('pairs'))}",
                       f"[{fmt(r.get('unpaired_ci_low', math.nan), True)}, {fmt(r.get('unpaired_ci_high', math.nan), True)}]"]
         lines.append(cells)
     widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
@@ -457,6 +508,9 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
         if compare else ""))
     problems = sweep.problems
     n_total = len(sweep.runs)
+    for warning in sweep.warnings:
+        out.append("")
+        out.append(f"WARNING: {warning}")
     if len(problems):
         out.append("")
         out.append(f"WARNING: {len(problems)} of {n_total} runs are NOT in these numbers:")
@@ -528,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: regime siloed if swept, else the first scenario)")
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="outcome column of the summary (default completion_5y)")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
-    parser.add_argument("--strict", action="store_true", help="exit 1 if any run is missing, failed or incomplete")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 if any run is missing, failed, incomplete or damaged, or the runs mix code versions")
     args = parser.parse_args(argv)
 
     if not args.sweep_dir.is_dir():
@@ -545,7 +600,15 @@ def main(argv: list[str] | None = None) -> int:
                               figures=not args.no_figures)
     except (FileNotFoundError, ValueError) as exc:
         print(f"dropout-sim report: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except PermissionError as exc:
+        where = exc.filename or args.out or args.sweep_dir / "report"
+        print(f"dropout-sim report: error: cannot write {where}: permission denied; allowed: a writable "
+              "output folder (--out DIR)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"dropout-sim report: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_BAD_INPUT
     sweep, files = result["sweep"], result["files"]
     print(result["text"])
     print()
@@ -555,4 +618,4 @@ def main(argv: list[str] | None = None) -> int:
     if "completion_curves.png" in files:
         print(f"figures: {files['completion_curves.png'].parent}")
         print(f"completion curves: {files['completion_curves.png']}")
-    return 1 if args.strict and len(sweep.problems) else 0
+    return 1 if args.strict and (len(sweep.problems) or sweep.warnings) else 0

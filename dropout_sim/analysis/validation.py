@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..calendar import NORMERT_TID_MONTHS
+from ..errors import ConfigError
 from .calibrate import summary_value
 from .intervals import t_half_width
 from ..model.students import NEED_BIT, NO_MONTH
@@ -578,6 +579,54 @@ def save_figures(results: Sequence[PatternResult], out: Path) -> list[Path]:
     return paths
 
 
+def parse_patterns(text: str) -> list[int]:
+    """``1,3,5`` or ``1-8`` -> pattern numbers; ConfigError (one line) for anything else."""
+    allowed = f"numbers {min(PATTERNS)}-{max(PATTERNS)} as a list or range, e.g. 1,3,5 or 1-8"
+    wanted: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.strip().partition("-")
+        if not a.isdigit() or not (b.isdigit() or not b) or int(b or a) < int(a):
+            raise ConfigError(f"--patterns {text!r} is not allowed; allowed: {allowed}")
+        wanted += list(range(int(a), int(b or a) + 1))
+    bad = [k for k in wanted if k not in PATTERNS]
+    if bad:
+        raise ConfigError(f"--patterns {text!r}: no pattern {bad[0]}; allowed: {allowed}")
+    return list(dict.fromkeys(wanted))
+
+
+def check_arguments(args: argparse.Namespace) -> list[int]:
+    """Refuse bad arguments of ``dropout-sim validate`` before any run (one line, exit 2):
+    patterns, sizes, the overrides (composed and validated once) and the targets file."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ..errors import fail
+    from ..runs.api import check_memory, compose_config
+
+    prog = "dropout-sim validate"
+    try:
+        wanted = parse_patterns(args.patterns)
+        if args.replicates < 2:
+            raise ConfigError(f"--replicates {args.replicates} is not allowed; allowed: >= 2 (intervals need two)")
+        if not 1 <= args.size <= 10_000_000:
+            raise ConfigError(f"--size {args.size} is not allowed; allowed: between 1 and 10000000 students")
+        if args.processes is not None and args.processes < 1:
+            raise ConfigError(f"--processes {args.processes} is not allowed; allowed: >= 1")
+        from .calibrate import load_targets
+
+        load_targets(args.targets)
+        largest = max(int(args.size * 2.5) if 4 in wanted else args.size, 1)
+        compose_config(args.overrides)  # the overrides as given (a bad value is refused even if --size wins)
+        check_memory(compose_config([*args.overrides, f"cohort.size={min(largest, 10_000_000)}"]), "--size")
+    except ConfigError as exc:
+        fail(str(exc), prog)
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        from ..errors import one_line
+
+        fail(one_line(exc), prog)
+    return wanted
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="dropout-sim validate",
                                  description="Run the pattern-oriented validation and the calibration-target "
@@ -590,10 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--processes", type=int, default=None, help="worker processes (default: DROPOUT_SIM_PROCESSES or 2)")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run (e.g. +calibration=ssb2013)")
     args = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
-    wanted: list[int] = []
-    for part in args.patterns.split(","):
-        a, _, b = part.partition("-")
-        wanted += list(range(int(a), int(b or a) + 1))
+    wanted = check_arguments(args)
     runner = Runner(args.overrides, args.processes)
     r, n = args.replicates, args.size
     sizes = {2: (max(2, r - 1), n // 2), 4: (max(2, r - 1), int(n * 2.5))}
