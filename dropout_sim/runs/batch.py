@@ -202,7 +202,9 @@ class Composer:
             if self.base_config is not None:
                 self._repo = False
             elif self.loader is not None:
-                hydra_lines = list(self.master.hydra.overrides.hydra)
+                from omegaconf import OmegaConf
+
+                hydra_lines = list(OmegaConf.to_container(self.master.hydra.overrides.hydra, resolve=False))
                 _, self._repo = self.loader._parse_overrides_and_create_caching_repo(self.config_name, hydra_lines)
             else:
                 with _hydra_initialized():
@@ -750,24 +752,50 @@ class BatchRunner:
             on_result: Callable[[Outcome], None] | None = None, **plan_kw: Any) -> list[Outcome]:
         """Run every run; return the outcomes in the order of ``runs`` (``on_result`` is called
         as each arrives)."""
+        return self._collect([[str(x) for x in r] for r in runs], self.iter(runs, out_dirs, **plan_kw), on_result)
+
+    def run_planned(self, items: list[_Item], skipped: list[Outcome], labels: Sequence[str] | None = None,
+                    on_result: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """:meth:`run` for the result of :meth:`plan` (the Hydra launcher plans first to log)."""
+        runs: list[list[str]] = [[] for _ in range(len(items) + len(skipped))]
+        for x in [*items, *skipped]:
+            runs[x.index] = list(x.overrides)
+        self._reset()
+        return self._collect(runs, self.iter_planned(items, skipped, labels), on_result)
+
+    @staticmethod
+    def _collect(runs: list[list[str]], stream: Iterator[Outcome],
+                 on_result: Callable[[Outcome], None] | None) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(runs)
-        for outcome in self.iter(runs, out_dirs, **plan_kw):
+        for outcome in stream:
             outcomes[outcome.index] = outcome
             if on_result is not None:
                 on_result(outcome)
-        return [o if o is not None else Outcome(i, [str(x) for x in runs[i]], "cancelled")
-                for i, o in enumerate(outcomes)]
+        return [o if o is not None else Outcome(i, runs[i], "cancelled") for i, o in enumerate(outcomes)]
+
+    def _reset(self) -> None:
+        self._cancel_local.clear()
+        if self._cancel is not None:
+            self._cancel.clear()
+        self.jobs = []
 
     def iter(self, runs: Sequence[Sequence[str]], out_dirs: Sequence[str | Path | None] | None = None,
              **plan_kw: Any) -> Iterator[Outcome]:
         """Yield outcomes as they finish: skipped runs first, then chunk by chunk. Closing the
         generator (or :meth:`cancel`) cancels what has not run."""
-        self._cancel_local.clear()
-        if self._cancel is not None:
-            self._cancel.clear()
-        self.jobs = []
+        self._reset()
         items, skipped = self.plan(runs, out_dirs, **plan_kw)
+        yield from self.iter_planned(items, skipped, plan_kw.get("labels"))
+
+    def iter_planned(self, items: list[_Item], skipped: list[Outcome],
+                     labels: Sequence[str] | None = None) -> Iterator[Outcome]:
         for outcome in skipped:
+            if self.progress:
+                from .sweep import record_progress
+
+                label = (labels[outcome.index] if labels else "") or " ".join(outcome.overrides)
+                record_progress(Path(self.progress["sweep_dir"]), "skipped",
+                                f"{label}: already finished (same config hash {outcome.config_hash})")
             yield outcome
         if not items:
             return
