@@ -160,3 +160,18 @@ def test_slurm_path_through_submitit_local_one_task_per_chunk(tmp_path):
         again = runner.run(runs, dirs)
         assert [o.status for o in again] == ["skipped"] * 4
         assert runner.jobs == [], "finished runs are not submitted"
+
+
+def test_cli_checks_every_swept_value_not_only_the_first_64_combinations(tmp_path):
+    import os
+    import subprocess
+
+    from dropout_sim.runs.sweep import dropout_sim_command
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HYDRA_", "DROPOUT_SIM_"))}
+    d = tmp_path / "sweep"
+    proc = subprocess.run([*dropout_sim_command(), "-m", "cohort.size=100,-1", "replicate=range(0,65)",
+                           f"hydra.sweep.dir={d}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "cohort.size = -1" in proc.stderr
+    assert not d.exists()

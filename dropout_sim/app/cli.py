@@ -31,29 +31,32 @@ def _one_line(exc: BaseException) -> str:
 def prevalidate(argv: list[str]) -> None:
     """Compose and validate the config before Hydra creates any output folder.
 
-    Sweep values (``a=1,2``) are checked one by one through the first value of each list;
-    each job is validated again when it starts.
+    Each distinct ``key=value`` of a sweep is checked once through the schema, and each config
+    group value composed once (:meth:`dropout_sim.runs.batch.Composer.check`): the runs checked
+    grow with the number of values, not their combinations. Each job is validated again when it
+    starts (a combination that breaks a cross-field rule is recorded as a failed run).
     """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ..runs.api import compose_config
+    from ..runs.batch import Composer
 
     overrides = [a for a in command_overrides(argv) if not a.startswith("hydra")]
     try:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         parsed = OverridesParser.create().parse_overrides(overrides)
-        variants: list[list[str]] = [[]]
+        first: list[str] = []
+        others: list[tuple[int, list[str]]] = []
         for ov in parsed:
             if ov.is_sweep_override():
-                values = [str(v) for v in ov.sweep_string_iterator()]
-                variants = [v + [f"{ov.get_key_element()}={val}"] for v in variants for val in values][:64]
+                values = [f"{ov.get_key_element()}={val}" for val in ov.sweep_string_iterator()]
+                others.append((len(first), values[1:]))
+                first.append(values[0])
             else:
-                variants = [v + [ov.input_line] for v in variants]
-        extra = search_path(argv)
-        for variant in variants:
-            compose_config(extra + variant)
+                first.append(ov.input_line)
+        runs = [first] + [first[:i] + [v] + first[i + 1:] for i, values in others for v in values]
+        Composer(search_path(argv)).check(runs)
     except ConfigError as exc:
         fail(str(exc))
     except (HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
