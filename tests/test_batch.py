@@ -175,3 +175,19 @@ def test_cli_checks_every_swept_value_not_only_the_first_64_combinations(tmp_pat
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "cohort.size = -1" in proc.stderr
     assert not d.exists()
+
+
+def test_validation_runs_through_the_runner_once_per_scenario():
+    from dropout_sim.analysis import validation as v
+
+    runner = v.Runner(["county.warmup_years=2"], processes=2)
+    try:
+        (a,) = runner.summaries([("regime=colocated",)], 2, 300)
+        (b,) = runner.summaries([("regime=colocated",)], 2, 300)
+        assert a is not b and a == b and len(runner.cache) == 2, "cached: the second call runs nothing"
+        direct = run_simulation(compose_config(["horizon_months=60", "output.students_table=false",
+                                                "county.warmup_years=2", "cohort.size=300", "replicate=1",
+                                                "regime=colocated"])).summary
+        assert a[1]["completion_5y"] == direct["completion_5y"] and "extra" in a[1]
+    finally:
+        runner.close()

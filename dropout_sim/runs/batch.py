@@ -42,11 +42,9 @@ through submitit, one array task per chunk (:class:`SubmititOptions`).
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -283,7 +281,7 @@ class Composer:
         """The validated Config of one run (ConfigError, one line, if it is not valid)."""
         groups, values = self.split(overrides)
         try:
-            node = self.node(self.combo(groups))
+            self.node(self.combo(groups))
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001 - a missing group option etc.: one line
@@ -599,6 +597,15 @@ def _mp_context():
         ctx.set_forkserver_preload(["dropout_sim.runs.batch", "dropout_sim.model.model", "dropout_sim.runs.results"])
         return ctx
     return mp.get_context("spawn")
+
+
+def default_n_jobs() -> int:
+    """Worker processes of commands that do not say (validate, calibrate):
+    ``DROPOUT_SIM_PROCESSES`` or up to 2 (the machine is often shared)."""
+    env = os.environ.get("DROPOUT_SIM_PROCESSES")
+    if env:
+        return max(1, int(env))
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
