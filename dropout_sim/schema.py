@@ -437,6 +437,11 @@ def register_configs() -> None:
     # Each agency entry of configs/agencies/*.yaml takes this node as its default
     # ("- /agency@school: base"), so every AgencyConfig field is typed and overridable.
     cs.store(group="agency", name="base", node=AgencyConfig)
+    try:  # the project's Hydra launcher, default of `dropout-sim -m` (hydra_plugins/dropout_sim_launcher)
+        from hydra_plugins.dropout_sim_launcher import register
+    except ImportError:  # pragma: no cover - a source tree without the plugin package
+        return
+    register()
 
 
 # --------------------------------------------------------------------------------------

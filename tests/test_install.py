@@ -21,6 +21,7 @@ def test_wheel_ships_configs_and_runs_from_elsewhere(tmp_path):
     (wheel,) = wheels.glob("dropout_sim-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("dropout_sim/configs/config.yaml", "dropout_sim/configs/regime/colocated.yaml",
+                   "hydra_plugins/dropout_sim_launcher/launcher.py",
                    "dropout_sim/configs/agencies/default.yaml", "dropout_sim/configs/targets/default.yaml"):
         assert needed in names, needed
 

@@ -31,7 +31,6 @@ editable install). An installed (non-editable) package should not be written int
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as _dt
 import os
 import sys
@@ -42,7 +41,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..schema import Config, ConfigError, validate
+from ..schema import Config, ConfigError
 
 
 
@@ -227,25 +226,45 @@ def summary_value(summary: dict, key: str) -> float:
 # the objective
 # --------------------------------------------------------------------------------------
 class Objective:
-    """Mean target values over the spec's replicates (same seeds every call: CRN)."""
+    """Mean target values over the spec's replicates (same seeds every call: CRN).
 
-    def __init__(self, spec: Spec, base: Config):
+    The replicates of an evaluation run on the batch runner (in parallel on ``n_jobs``
+    processes, default ``DROPOUT_SIM_PROCESSES`` or up to 2), each as ``base`` plus the
+    evaluation's parameter values, seed, replicate and cohort size as overrides.
+    """
+
+    def __init__(self, spec: Spec, base: Config, n_jobs: int | None = None):
+        from ..runs.batch import BatchRunner, default_n_jobs
+
         self.spec = spec
         self.base = base
         self.evaluations: list[dict] = []
+        self._integer = {}
+        for p in spec.parameters:
+            old = get_value(base, p.key)
+            if isinstance(old, bool) or not isinstance(old, (int, float)):
+                raise ConfigError(f"{p.key} is not a numeric parameter; only numbers can be calibrated")
+            self._integer[p.key] = isinstance(old, int)
+        self.runner = BatchRunner(base, n_jobs=n_jobs or default_n_jobs())
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def overrides(self, x: Sequence[float], replicate: int) -> list[str]:
+        """The overrides of one replicate of an evaluation at ``x``."""
+        out = [f"seed={self.spec.seed}", f"replicate={replicate}", f"cohort.size={self.spec.cohort_size}"]
+        for p, v in zip(self.spec.parameters, x):
+            out.append(f"{p.key}={int(round(v))}" if self._integer[p.key] else f"{p.key}={float(v)!r}")
+        return out
 
     def model_values(self, x: Sequence[float]) -> dict[str, float]:
-        from ..runs.api import run_simulation
-
         values: dict[str, list[float]] = {t.key: [] for t in self.spec.targets}
-        for r in range(self.spec.replicates):
-            cfg = copy.deepcopy(self.base)
-            for p, v in zip(self.spec.parameters, x):
-                set_value(cfg, p.key, v)
-            cfg.seed, cfg.replicate, cfg.cohort.size = self.spec.seed, r, self.spec.cohort_size
-            summary = run_simulation(validate(cfg)).summary
+        runs = [self.overrides(x, r) for r in range(self.spec.replicates)]
+        for outcome in self.runner.run(runs):
+            if outcome.status != "ran":
+                raise ConfigError(f"calibration run {' '.join(outcome.overrides)} failed: {outcome.error}")
             for t in self.spec.targets:
-                values[t.key].append(summary_value(summary, t.key))
+                values[t.key].append(summary_value(outcome.summary, t.key))
         return {k: float(np.mean(v)) for k, v in values.items()}
 
     def loss(self, values: dict[str, float]) -> float:
@@ -289,6 +308,14 @@ def calibrate(spec: Spec, overrides: Sequence[str] = (), log: Callable[[str], No
         if not p.lo <= x <= p.hi:
             raise ConfigError(f"{p.key} = {x} (start value) is outside its calibration bounds [{p.lo}, {p.hi}]")
     obj = Objective(spec, base)
+    try:
+        return _minimise(spec, obj, start, log, minimize)
+    finally:
+        obj.close()
+
+
+def _minimise(spec: Spec, obj: Objective, start: list[float], log: Callable[[str], None] | None,
+              minimize: Callable) -> CalibrationResult:
     t0 = time.perf_counter()
     u0 = np.array([p.scale(x) for p, x in zip(spec.parameters, start)])
     loss0 = obj(u0)

@@ -12,16 +12,14 @@ pattern's criterion. Nothing here (or in the model) knows which scenario a test 
 patterns must emerge from the mechanisms. ``tests/test_patterns.py`` runs the same functions.
 
 Pattern functions return a :class:`PatternResult` (checks + data for one figure). Runs are
-cached by their overrides within a :class:`Runner`, spread over processes (``DROPOUT_SIM_PROCESSES``,
-default: up to 2), and stop at month 60 (``horizon_months=60``): every measure used here is
+cached by their overrides within a :class:`Runner`, run by the batch runner on
+``DROPOUT_SIM_PROCESSES`` processes (default: up to 2), and stop at month 60 (``horizon_months=60``): every measure used here is
 about normert tid, and the model is causal, so months 60-71 cannot change it.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,48 +175,47 @@ def _probe_buildup(model, lags: int = 12) -> dict:
 PROBES: dict[str, Callable] = {"summary": _probe_summary, "buildup": _probe_buildup}
 
 
-def _run_job(job: tuple[tuple[str, ...], str]) -> dict:
-    from ..runs.api import compose_config
-    from ..model.model import DropoutModel
-
-    logging.getLogger("MESA").setLevel(logging.WARNING)
-    overrides, probe = job
-    model = DropoutModel(compose_config(list(overrides)))
-    model.run()
-    return PROBES[probe](model)
-
-
 def default_processes() -> int:
-    env = os.environ.get("DROPOUT_SIM_PROCESSES")
-    if env:
-        return max(1, int(env))
-    return max(1, min(2, os.cpu_count() or 1))
+    from ..runs.batch import default_n_jobs
+
+    return default_n_jobs()
 
 
 class Runner:
-    """Runs (overrides, probe) jobs once each, in parallel, and caches their results."""
+    """Runs (overrides, probe) jobs once each on the batch runner (:mod:`dropout_sim.runs.batch`:
+    one composition per config-group combination, a process pool) and caches their results."""
 
     def __init__(self, base: Sequence[str] = (), processes: int | None = None):
         self.base = list(base)
         self.processes = processes or default_processes()
         self.cache: dict[tuple, dict] = {}
+        self._batch: dict[str, Any] = {}
 
     def key(self, overrides: Sequence[str], probe: str) -> tuple:
         return (tuple([f"horizon_months={HORIZON}", "output.students_table=false", *self.base, *overrides]), probe)
 
+    def _runner(self, probe: str):
+        from ..runs.batch import BatchRunner
+
+        if probe not in self._batch:
+            self._batch[probe] = BatchRunner((), n_jobs=self.processes, probe=PROBES[probe])
+        return self._batch[probe]
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        for runner in self._batch.values():
+            runner.close()
+        self._batch.clear()
+
     def run(self, jobs: Sequence[tuple[Sequence[str], str]]) -> list[dict]:
         keys = [self.key(ov, probe) for ov, probe in jobs]
         todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
-        if todo:
-            if self.processes > 1 and len(todo) > 1:
-                import multiprocessing as mp
-
-                method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-                with mp.get_context(method).Pool(min(self.processes, len(todo))) as pool:
-                    results = pool.map(_run_job, todo, chunksize=1)
-            else:
-                results = [_run_job(k) for k in todo]
-            self.cache.update(zip(todo, results))
+        for probe in dict.fromkeys(p for _, p in todo):
+            batch = [k for k in todo if k[1] == probe]
+            for key, outcome in zip(batch, self._runner(probe).run([list(k[0]) for k in batch])):
+                if outcome.status != "ran":
+                    raise RuntimeError(f"validation run {' '.join(key[0])} {outcome.status}: {outcome.error}")
+                self.cache[key] = outcome.value
         return [self.cache[k] for k in keys]
 
     def summaries(self, scenarios: Sequence[Sequence[str]], replicates: int, size: int) -> list[list[dict]]:
@@ -641,6 +638,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
     wanted = check_arguments(args)
     runner = Runner(args.overrides, args.processes)
+    try:
+        return _validate(args, wanted, runner)
+    finally:
+        runner.close()
+
+
+def _validate(args: argparse.Namespace, wanted: list[int], runner: Runner) -> int:
     r, n = args.replicates, args.size
     sizes = {2: (max(2, r - 1), n // 2), 4: (max(2, r - 1), int(n * 2.5))}
     results = []
