@@ -119,11 +119,12 @@ class PopulationConfig:
     grade_points_by_parents_education: Dict[str, float] = param(
         None, "grade points", 10, 60, "mean lower-secondary grade points by parents' highest education",
         default_factory=_education_grade_points, source="source: SSB 2020 (brief section 9)")
-    grade_points_gender_gap: float = param(4.4, "grade points", -20, 20,
-                                           "girls' mean minus boys' within each parents' education level "
-                                           "(girls get +gap/2, boys -gap/2)",
-                                           source="source: SSB 2020, girls 45.4, boys 41.0")
-    grade_points_sd: float = param(9.0, "grade points", 0, 25,
+    grade_points_gender_gap: float = param(5.2, "grade points", -20, 20,
+                                           "girls' mean minus boys' within each parents' education level before "
+                                           "the scale's cap of 60 (girls get +gap/2, boys -gap/2; 5.2 gives the "
+                                           "register's gap of about 4.4 after the cap)",
+                                           source="calibrated: SSB 2020, girls 45.4, boys 41.0")
+    grade_points_sd: float = param(8.0, "grade points", 0, 25,
                                    "spread of grade points within a gender x parents' education group",
                                    source="calibrated")
     grade_points_skew: float = param(-2.5, "skew-normal shape", -20, 20,
@@ -137,7 +138,7 @@ class PopulationConfig:
     track_male_logit: float = param(0.45, "logit", -5, 5,
                                     "boys' extra log-odds of choosing yrkesfag at the same grade points",
                                     source="source: SSB, about 55 % of boys and 40 % of girls start yrkesfag")
-    mastery_grade_points_slope: float = param(0.017, "mastery per grade point", 0, 0.1,
+    mastery_grade_points_slope: float = param(0.02, "mastery per grade point", 0, 0.1,
                                               "initial mastery gained per grade point (mastery is 0.1 + slope x "
                                               "(grade points - 10), clipped to 0-1)", source="calibrated")
 
@@ -149,7 +150,7 @@ class PopulationConfig:
 class RoutesConfig:
     """Routes through upper secondary besides the straight one (brief section 9)."""
 
-    switch_prob: float = param(0.07, "probability per year", 0, 1,
+    switch_prob: float = param(0.12, "probability per year", 0, 1,
                                "chance a Vg1 student at mean mastery changes programme in June (omvalg: starts "
                                "Vg1 again in the new programme; costs a year)",
                                source="starting value: Udir, about 1 in 10 change programme")
@@ -188,7 +189,7 @@ class RoutesConfig:
 class LaereplassConfig:
     """Apprenticeship contracts: a limited county supply each year, matched by mastery."""
 
-    contracts_per_1000: float = param(260.0, "contracts per year per 1,000 Vg1 entrants", 0, 1000,
+    contracts_per_1000: float = param(290.0, "contracts per year per 1,000 Vg1 entrants", 0, 1000,
                                       "new apprenticeship contracts employers offer each year (from June), per 1,000 "
                                       "students of one intake (the county's size); a bad year for employers is a "
                                       "lower value", source="calibrated: SSB 2023, 79 % direct progression from "
@@ -237,12 +238,13 @@ class DynamicsConfig:
     engagement_mastery: float = param(3.0, "logit per mastery", 0, 50, "avoidance: low mastery lowers attendance")
     engagement_strain: float = param(3.5, "logit per strain", 0, 50, "high strain lowers attendance")
     engagement_belonging: float = param(1.5, "logit per belonging", 0, 50, "belonging raises attendance")
-    dropout_intercept: float = param(-7.293, "logit per month", -30, 10, "base monthly dropout hazard",
+    dropout_intercept: float = param(-9.2, "logit per month", -30, 10, "base monthly dropout hazard",
                                      source="calibrated")
     dropout_engagement: float = param(5.0, "logit per unit absence", 0, 50, "hazard from low attendance")
     dropout_strain: float = param(3.0, "logit per strain", 0, 50, "hazard from high strain")
-    dropout_mastery: float = param(2.0, "logit per unit low mastery", 0, 50, "hazard from low mastery")
-    dropout_vocational: float = param(0.51, "logit", -10, 10, "extra hazard on the vocational track",
+    dropout_mastery: float = param(9.0, "logit per unit low mastery", 0, 50, "hazard from low mastery",
+                                   source="calibrated: the grade-point gradient (brief section 9)")
+    dropout_vocational: float = param(0.0, "logit", -10, 10, "extra hazard on the vocational track",
                                       source="calibrated")
     transition_hazard_multiplier: float = param(3.0, "multiplier", 1, 50,
                                                 "extra hazard in the August a new level starts")
@@ -263,9 +265,10 @@ class DynamicsConfig:
 class ProgressionConfig:
     """June progression decisions, the læreplass bottleneck and the fagprøve."""
 
-    pass_threshold: float = param(0.346, "mastery", 0, 1, "mastery at which passing the year is 50/50",
+    pass_threshold: float = param(0.42, "mastery", 0, 1, "mastery at which passing the year is 50/50",
                                   source="calibrated")
-    pass_slope: float = param(14.0, "logit per mastery", 0, 100, "steepness of the June pass decision")
+    pass_slope: float = param(8.0, "logit per mastery", 0, 100, "steepness of the June pass decision",
+                                source="calibrated: on time vs within five years (brief section 9)")
     repeat_mastery_boost: float = param(0.08, "mastery", 0, 1, "mastery regained by repeating a year")
     apprenticeship_months: int = param(24, "months", 1, 60, "length of the apprenticeship before the fagprøve")
     fagprove_threshold: float = param(0.3, "mastery", 0, 1, "mastery at which the fagprøve is 50/50")

@@ -103,7 +103,7 @@ class MonthlyRecorder:
         for month in PROGRESS_MONTHS:
             at = focal & (own == month)
             if at.any():
-                snap = {"gid": st.gid[at], "status": st.status[at], "level": st.level[at], "track": st.track[at]}
+                snap = {"gid": st.gid[at], "status": st.status[at], "level": st.level[at], "track": st.entry_track[at]}
                 old = self.progress_at.get(month)
                 self.progress_at[month] = snap if old is None else {k: np.concatenate([old[k], v])
                                                                      for k, v in snap.items()}
@@ -313,9 +313,6 @@ def progression_rates(f: Focal) -> dict[str, float | None]:
     Vg2 then who are in Vg3 or an apprenticeship (any route) a year later. Track at entry."""
     out: dict[str, float | None] = {}
     at12, at24 = f.progress_at.get(12), f.progress_at.get(24)
-    entry_track = dict(zip(f.gid.tolist(), f.track.tolist()))
-    if at12 is not None:
-        entry_track = dict(zip(at12["gid"].tolist(), at12["track"].tolist()))
     for code, name in enumerate(TRACK_NAMES):
         out[f"{name}_vg1"] = out[f"{name}_vg2"] = None
         if at12 is None:
@@ -336,7 +333,6 @@ def progression_rates(f: Focal) -> dict[str, float | None]:
         moved = found & (((at24["status"][pos] == IN_SCHOOL) & (at24["level"][pos] >= VG3))
                          | ((at24["status"][pos] == APPRENTICE) & (at24["level"][pos] == IN_APPRENTICESHIP)))
         out[f"{name}_vg2"] = float(moved.mean()) if base.size else None
-    del entry_track
     return out
 
 

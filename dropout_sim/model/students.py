@@ -74,7 +74,7 @@ class Students(PerStudent):
     COLUMNS = {
         "gid": (np.int64, -1), "cohort": (np.int16, -1), "entry_month": (np.int32, 0),
         "gender": (np.int8, 0), "parents_education": (np.int8, 0),
-        "track": (np.int8, 0), "grade_points": (np.float64, 0.0),
+        "track": (np.int8, 0), "entry_track": (np.int8, 0), "grade_points": (np.float64, 0.0),
         "mastery": (np.float64, 0.0), "strain": (np.float64, 0.0), "belonging": (np.float64, 0.0),
         "climate": (np.float64, 0.0), "trust": (np.float64, 0.0), "trust0": (np.float64, 0.0),
         "engagement": (np.float64, 0.0), "needs": (np.uint8, 0), "needs_at_intake": (np.uint8, 0),
@@ -107,6 +107,7 @@ class Students(PerStudent):
         for name in INTAKE_STATES:
             getattr(self, name)[rows] = intake[name]
         self.needs_at_intake[rows] = intake["needs"]
+        self.entry_track[rows] = intake["track"]
 
     # ------------------------------------------------------------------ views
     def active(self) -> np.ndarray:
