@@ -104,6 +104,7 @@ def test_june_pass_repeat_diploma_and_laereplass(cfg, students):
     students.mastery[:q] = 0.0                       # these fail and repeat
     students.track[:] = np.repeat([0, 0, 1, 1], q)   # academic, academic, vocational, vocational
     students.level[:] = np.repeat([1, 3, 2, 2], q)
+    prog.pass_slope = 14.0                           # a near-certain pass at mastery 0.95
     routes, lp = cfg.routes, cfg.laereplass
     routes.switch_prob = 0.0
     routes.pabygg_voluntary_prob = routes.pabygg_prob = 0.0
@@ -133,6 +134,7 @@ def test_fagprove_after_the_apprenticeship(cfg, students):
     students.track[:] = 1
     students.mastery[:] = 0.9
     cfg.routes.switch_prob = cfg.routes.pabygg_voluntary_prob = 0.0
+    prog.pass_slope = 14.0
     pool = progression.ContractPool()
     pool.open_year(students.n)
     progression.june_decisions(students, 22, prog, streams, cfg.routes, cfg.laereplass, pool)
