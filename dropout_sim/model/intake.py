@@ -49,12 +49,43 @@ def _skew_normal(gen: np.random.Generator, shape: float, n: int) -> np.ndarray:
     return (x - mean) / np.sqrt(var)
 
 
+def _skew_normal_grid(shape: float, k: int = 64) -> np.ndarray:
+    """A deterministic k x k quadrature of the standardised skew-normal (normal quantiles on a grid)."""
+    from scipy.special import ndtri
+
+    q = ndtri((np.arange(k) + 0.5) / k)
+    delta = shape / np.sqrt(1.0 + shape * shape)
+    x = (delta * np.abs(q)[:, None] + np.sqrt(1.0 - delta * delta) * q[None, :]).ravel()
+    return (x - delta * np.sqrt(2.0 / np.pi)) / np.sqrt(1.0 - 2.0 * delta * delta / np.pi)
+
+
+def location_for_mean(target: np.ndarray, sd: float, shape: float) -> np.ndarray:
+    """Location of each group's distribution such that its mean *on the 10-60 scale* (the draw is
+    truncated by redrawing) equals ``target``: the register's means are of real, bounded scores."""
+    target = np.clip(np.asarray(target, dtype=float), GRADE_POINTS_MIN + 0.5, GRADE_POINTS_MAX - 0.5)
+    if sd <= 0:
+        return target
+    z = sd * _skew_normal_grid(shape)
+    lo, hi = target - 4.0 * sd - 10.0, target + 4.0 * sd + 10.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        x = mid[:, None] + z[None, :]
+        inside = (x >= GRADE_POINTS_MIN) & (x <= GRADE_POINTS_MAX)
+        mean = (x * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+        below = mean < target
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
 def draw_grade_points(pop: PopulationConfig, gen: np.random.Generator, gender: np.ndarray,
                       education: np.ndarray) -> np.ndarray:
-    """Grade points given gender (0 female, 1 male) and parents' education (codes of EDUCATION_LEVELS),
-    truncated to the 10-60 scale by redrawing."""
+    """Grade points given gender (0 female, 1 male) and parents' education (codes of EDUCATION_LEVELS):
+    each group's mean on the 10-60 scale is the level's mean, girls ``+gap/2``, boys ``-gap/2``
+    (draws outside the scale are redrawn; the location is set so the group mean holds)."""
     level_mean = np.array([pop.grade_points_by_parents_education.get(name, 40.0) for name in EDUCATION_LEVELS])
-    mean = level_mean[education] + pop.grade_points_gender_gap * (0.5 - gender)
+    group_mean = level_mean[None, :] + pop.grade_points_gender_gap * (0.5 - np.arange(2))[:, None]
+    loc = location_for_mean(group_mean.ravel(), pop.grade_points_sd, pop.grade_points_skew).reshape(group_mean.shape)
+    mean = loc[gender, education]
     gp = mean + pop.grade_points_sd * _skew_normal(gen, pop.grade_points_skew, mean.size)
     bad = np.flatnonzero((gp < GRADE_POINTS_MIN) | (gp > GRADE_POINTS_MAX))
     while bad.size:

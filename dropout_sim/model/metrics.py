@@ -147,6 +147,7 @@ class Focal:
         self.gid = st.gid[rows]
         self.cohort = st.cohort[rows]
         self.track = st.track[rows]
+        self.entry_track = st.entry_track[rows]
         self.grade_points = st.grade_points[rows]
         self.status = st.status[rows]
         self.reentered = st.reentered[rows]
@@ -230,6 +231,10 @@ def _share(mask: np.ndarray, within: np.ndarray | None = None) -> float | None:
         return float(mask.mean()) if mask.size else None
     n = int(within.sum())
     return float((mask & within).sum() / n) if n else None
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
 
 
 def _stats(values: np.ndarray) -> dict[str, float | None]:
@@ -356,6 +361,14 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
     by_gender = {name: completion(f.gender == code) for code, name in enumerate(GENDER_NAMES)}
     by_education = {name: completion(f.parents_education == code) for code, name in enumerate(EDUCATION_NAMES)}
     on_time = f.completed_on_time()
+    band40 = by_band_track.get("40-50", {})
+
+    def gap(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a - b
+
+    gaps = {"female_minus_male": gap(by_gender["female"], by_gender["male"]),
+            "academic_minus_vocational_40_50": gap(band40.get("academic"), band40.get("vocational")),
+            "years_4_5": gap(completion(), _share(on_time))}
     vocational = f.track == VOCATIONAL
     routes = {
         "switched_programme_share": _share(f.switched_programme),
@@ -404,6 +417,11 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
         "completion_5y_by_parents_education": by_education,
         "completion_on_time": _share(on_time),
         "completion_on_time_by_track": {name: _share(on_time, f.track == code) for code, name in enumerate(TRACK_NAMES)},
+        "completion_5y_gaps": gaps,
+        "grade_points_mean": {"all": _mean(f.grade_points),
+                              **{name: _mean(f.grade_points[f.gender == code]) for code, name in enumerate(GENDER_NAMES)},
+                              **{name: _mean(f.grade_points[f.entry_track == code])
+                                 for code, name in enumerate(TRACK_NAMES)}},
         "progression_rates": progression_rates(f),
         "routes": routes,
         "completion_by_end": _share(done_any),

@@ -16,8 +16,11 @@ Routes (brief section 9):
 * **without a contract** - påbygg to the academic diploma (``routes.pabygg_prob``; some choose
   it instead of seeking a contract, ``routes.pabygg_voluntary_prob``), Vg3 in school
   (``laereplass.school_vg3_prob``), or leaving to seek a contract again.
+* **missing grades** - a Vg1/Vg2 student who fails the year usually moves up anyway with a
+  subject not passed (``routes.move_up_with_fail_prob``); the rest repeat the year.
 * **fullført, ikke bestått** - a final-year (Vg3) failer usually finishes the year without
-  passing (``routes.fib_share``) and retakes the missing exams as a private candidate in
+  passing (``routes.fib_share``), and so does a final-year passer who does not clear an earlier
+  missing grade in the June retake; they retake the missing exams as private candidates in
   December or June; while trying they are outside school but not dropouts.
 """
 
@@ -135,13 +138,26 @@ def june_decisions(st: Students, t: int, prog: ProgressionConfig, streams: Strea
     st.status[fib] = OUTSIDE
     st.fib_month[fib] = t
     st.private_candidate[fib] = True
-    repeat = np.setdiff1d(failed, fib, assume_unique=True)
+    failed = np.setdiff1d(failed, fib, assume_unique=True)
+    lower = failed[st.level[failed] < VG3]
+    carry = lower[streams.bernoulli("june.move_up_with_fail", t, st.gid[lower], routes.move_up_with_fail_prob)]
+    st.missing_grades[carry] += 1
+    repeat = np.setdiff1d(failed, carry, assume_unique=True)
     st.repeats[repeat] += 1
     st.mastery[repeat] = np.minimum(1.0, st.mastery[repeat] + prog.repeat_mastery_boost)
 
-    ids = ids[passed]
+    ids = np.sort(np.concatenate([ids[passed], carry]))
     lvl, trk = st.level[ids], st.track[ids]
-    done = ids[lvl == VG3]
+    final = ids[lvl == VG3]
+    owing = final[st.missing_grades[final] > 0]
+    # the June retake of earlier missing grades: every one must be passed for the diploma
+    p_clear = sigmoid(prog.pass_slope * (st.mastery[owing] - prog.pass_threshold)) ** st.missing_grades[owing]
+    not_cleared = owing[~streams.bernoulli("june.missing_grades", t, st.gid[owing], p_clear)]
+    st.status[not_cleared] = OUTSIDE
+    st.fib_month[not_cleared] = t
+    st.private_candidate[not_cleared] = True
+    fib = np.concatenate([fib, not_cleared])
+    done = np.setdiff1d(final, not_cleared, assume_unique=True)
     st.complete(done, t)
     move_up = ids[(lvl < VG2) | ((lvl == VG2) & (trk == ACADEMIC))]
     st.level[move_up] += 1

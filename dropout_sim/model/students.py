@@ -29,6 +29,7 @@ needs               bit field (uint8): one bit per need (``NEED_BIT``): academic
 status              IN_SCHOOL, APPRENTICE, OUTSIDE, COMPLETED (exactly one each month)
 level               VG1-VG3 = 1-3 in school; IN_APPRENTICESHIP = 4
 on_pabygg           in påbygg (Vg3 to the academic diploma after vocational Vg2)
+missing_grades      years moved up with a subject not passed (retaken before the diploma)
 fib_month           county month of 'fullført, ikke bestått' while a private candidate is
                     still trying (status OUTSIDE, not a dropout); ``NO_MONTH`` otherwise
 ==================  ================================================================
@@ -85,7 +86,7 @@ class Students(PerStudent):
         "first_dropout_month": (np.int32, NO_MONTH), "last_dropout_month": (np.int32, NO_MONTH),
         "first_risk_month": (np.int32, NO_MONTH),
         "switched_programme": (bool, False), "on_pabygg": (bool, False), "took_pabygg": (bool, False),
-        "private_candidate": (bool, False), "fib_month": (np.int32, NO_MONTH),
+        "private_candidate": (bool, False), "fib_month": (np.int32, NO_MONTH), "missing_grades": (np.int8, 0),
         "contract_month": (np.int32, NO_MONTH),
     }
 
@@ -222,6 +223,7 @@ class Students(PerStudent):
         self.completion_month[ids] = t
         self.fib_month[ids] = NO_MONTH
         self.on_pabygg[ids] = False
+        self.missing_grades[ids] = 0
 
 
 class HelpReceived:
