@@ -29,7 +29,7 @@ def _beta(gen: np.random.Generator, mean: float, concentration: float, n: int) -
     return gen.beta(mean * concentration, (1.0 - mean) * concentration, n)
 
 
-def initial_mastery(grade_points: np.ndarray, noise: np.ndarray, slope: float = 0.02) -> np.ndarray:
+def initial_mastery(grade_points: np.ndarray, noise: np.ndarray, slope: float = 0.0194) -> np.ndarray:
     """Academic footing at intake: 0.1 + ``slope`` per grade point above 10, plus individual noise."""
     return np.clip(0.1 + slope * (grade_points - GRADE_POINTS_MIN) + noise, 0.0, 1.0)
 
