@@ -115,11 +115,27 @@ def test_omvalg_restarts_vg1_in_a_new_programme():
     assert not st.repeats.any()                                          # a switch is not a repeat
 
 
+def test_failers_move_up_with_a_missing_grade_that_must_be_cleared_for_the_diploma():
+    cfg = compose_config(["routes.move_up_with_fail_prob=1", "routes.switch_prob=0"])
+    st = students_from(cfg, 2000)
+    st.mastery[:] = 0.2                                                  # nearly all fail Vg1
+    progression.june_decisions(st, JUNE, cfg.progression, Streams(1, 0), cfg.routes, cfg.laereplass)
+    assert (st.level == 2).mean() > 0.99 and not st.repeats.any() and (st.missing_grades == 1).mean() > 0.9
+    st.level[:] = VG3
+    st.mastery[:] = 0.9                                                  # pass Vg3, but the old grade?
+    cfg.progression.pass_slope = 4.0
+    out = progression.june_decisions(st, 12 + JUNE, cfg.progression, Streams(1, 0), cfg.routes, cfg.laereplass)
+    owing = st.private_candidate
+    assert out["completed"].size > 0 and owing.any()                     # some clear it, some are FIB
+    assert np.all(st.status[owing] == OUTSIDE) and np.all(st.first_dropout_month[owing] == NO_MONTH)
+
+
 def test_final_year_failers_become_private_candidates_and_some_pass_later():
     cfg = compose_config([])
     st = students_from(cfg, 2000)
     st.level[:] = VG3
     st.mastery[:] = 0.3                                                  # most fail in June
+    cfg.progression.pass_threshold = 0.45
     cfg.routes.fib_share = 1.0
     cfg.routes.private_retake_prob = 1.0
     out = progression.june_decisions(st, JUNE, cfg.progression, Streams(1, 0), cfg.routes, cfg.laereplass)

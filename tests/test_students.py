@@ -104,9 +104,10 @@ def test_june_pass_repeat_diploma_and_laereplass(cfg, students):
     students.mastery[:q] = 0.0                       # these fail and repeat
     students.track[:] = np.repeat([0, 0, 1, 1], q)   # academic, academic, vocational, vocational
     students.level[:] = np.repeat([1, 3, 2, 2], q)
-    prog.pass_slope = 14.0                           # a near-certain pass at mastery 0.95
+    prog.pass_slope, prog.pass_threshold = 14.0, 0.35  # a near-certain pass at mastery 0.95
     routes, lp = cfg.routes, cfg.laereplass
     routes.switch_prob = 0.0
+    routes.move_up_with_fail_prob = 0.0                # failers repeat (moving up: tests/test_population.py)
     routes.pabygg_voluntary_prob = routes.pabygg_prob = 0.0
     lp.school_vg3_prob = 0.0
     pool = progression.ContractPool()
@@ -134,7 +135,7 @@ def test_fagprove_after_the_apprenticeship(cfg, students):
     students.track[:] = 1
     students.mastery[:] = 0.9
     cfg.routes.switch_prob = cfg.routes.pabygg_voluntary_prob = 0.0
-    prog.pass_slope = 14.0
+    prog.pass_slope, prog.pass_threshold = 14.0, 0.35
     pool = progression.ContractPool()
     pool.open_year(students.n)
     progression.june_decisions(students, 22, prog, streams, cfg.routes, cfg.laereplass, pool)
