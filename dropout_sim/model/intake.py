@@ -13,6 +13,8 @@ share is ``cohort.vocational_share``. Initial mastery follows grade points.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..schema import EDUCATION_LEVELS, GENDERS, CohortConfig, PopulationConfig
@@ -62,9 +64,14 @@ def _skew_normal_grid(shape: float, k: int = 64) -> np.ndarray:
 def location_for_mean(target: np.ndarray, sd: float, shape: float) -> np.ndarray:
     """Location of each group's distribution such that its mean *on the 10-60 scale* (the draw is
     truncated by redrawing) equals ``target``: the register's means are of real, bounded scores."""
-    target = np.clip(np.asarray(target, dtype=float), GRADE_POINTS_MIN + 0.5, GRADE_POINTS_MAX - 0.5)
+    return np.array(_location_for_mean(tuple(np.asarray(target, dtype=float).ravel()), float(sd), float(shape)))
+
+
+@functools.lru_cache(maxsize=32)
+def _location_for_mean(target_tuple: tuple, sd: float, shape: float) -> tuple:
+    target = np.clip(np.array(target_tuple), GRADE_POINTS_MIN + 0.5, GRADE_POINTS_MAX - 0.5)
     if sd <= 0:
-        return target
+        return tuple(target)
     z = sd * _skew_normal_grid(shape)
     lo, hi = target - 4.0 * sd - 10.0, target + 4.0 * sd + 10.0
     for _ in range(40):
@@ -74,7 +81,7 @@ def location_for_mean(target: np.ndarray, sd: float, shape: float) -> np.ndarray
         mean = (x * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
         below = mean < target
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-    return 0.5 * (lo + hi)
+    return tuple(0.5 * (lo + hi))
 
 
 def draw_grade_points(pop: PopulationConfig, gen: np.random.Generator, gender: np.ndarray,
