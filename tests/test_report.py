@@ -217,3 +217,17 @@ def test_unknown_baseline_is_an_error(sweep_dir, tmp_path, capsys):
     code = report_main([str(sweep_dir), "--out", str(tmp_path / "r"), "--no-figures", "--baseline", "nav_pilot"])
     assert code == 2
     assert "matches no single scenario" in capsys.readouterr().err
+
+
+def test_gains_by_group_are_paired_differences_with_intervals(report):
+    gains = report["gains_by_group"]
+    assert set(gains["grouping"]) == {"grade points", "gender", "parents' education"}
+    assert set(gains["scenario"]) == set(SCENARIOS) - {BASELINE}
+    ok = report["sweep"].ok
+    row = gains[(gains["scenario"] == SCENARIOS[0]) & (gains["group"] == "male")].iloc[0]
+    wide = ok.pivot_table(index="replicate", columns="scenario", values="completion_5y_by_gender.male")
+    assert row["diff"] == pytest.approx((wide[SCENARIOS[0]] - wide[BASELINE]).mean())
+    assert row["diff_ci_low"] <= row["diff"] <= row["diff_ci_high"] and row["pairs"] == 3
+    assert "Gains by group" in report["text"] and report["files"]["gains_by_group"].exists()
+    ids = _svg_ids(report["files"]["gains_by_group.svg"])
+    assert {gid("gain_by_group", g, s) for g in ("grade points", "gender") for s in SCENARIOS if s != BASELINE} <= ids

@@ -19,6 +19,11 @@ found by their ``.hydra/overrides.yaml``, ``summary.json`` or ``failed.json``) a
     per scenario: completion within 60 months (mean over replicates, 95 % t-interval), by
     track, and the difference against a baseline scenario paired by replicate (95 %
     t-interval over the paired differences), with the unpaired (Welch) interval beside it.
+``gains_by_group.csv``
+    when the sweep has more than one scenario: each scenario's paired difference against the
+    baseline for every group of the equity outputs (grade-point bands, gender, parents'
+    education; completion within 60 months), with 95 % t-intervals over the pairs; also in
+    ``summary.txt`` and the figure ``gains_by_group``.
 ``figures/*.png`` and ``*.svg``
     completion curves, status stocks, process times, agency hours against capacity,
     outcomes by number of agencies per case and, when exactly two keys are swept, a heat map.
@@ -440,6 +445,48 @@ def summarise(sweep: Sweep, metric: str = DEFAULT_METRIC, baseline: str | None =
     return pd.DataFrame(rows)
 
 
+EQUITY_GROUPS = (("grade points", "completion_5y_by_grade_points."), ("gender", "completion_5y_by_gender."),
+                 ("parents' education", "completion_5y_by_parents_education."))
+"""Groupings of the equity outputs: (title, summary.json prefix of their columns)."""
+GAIN_COLUMNS = ["scenario", "grouping", "group", "column", "baseline_mean", "pairs", "diff", "diff_ci_low",
+                "diff_ci_high"]
+
+
+def gains_by_group(sweep: Sweep, baseline: str) -> pd.DataFrame:
+    """Each scenario's gain against ``baseline`` within every equity group (completion within 60
+    months of the group), paired by replicate, with the 95 % t-interval over the pairs: who
+    benefits from a policy (the bottom grade-point bands, boys, children of parents with
+    compulsory schooling ...). Empty when there is one scenario."""
+    ok = sweep.ok
+    rows = []
+    if len(sweep.scenarios) < 2 or not len(ok):
+        return pd.DataFrame(rows, columns=GAIN_COLUMNS)
+    for grouping, prefix in EQUITY_GROUPS:
+        for column in [c for c in ok.columns if c.startswith(prefix)]:
+            base_mean = float(ok.loc[ok["scenario"] == baseline, column].mean())
+            diffs = paired_differences(ok, column, baseline)
+            for _, d in diffs.iterrows():
+                rows.append({"scenario": d["scenario"], "grouping": grouping, "group": column[len(prefix):],
+                             "column": column, "baseline_mean": base_mean, "pairs": int(d["pairs"]),
+                             "diff": d["diff"], "diff_ci_low": d["diff_ci_low"], "diff_ci_high": d["diff_ci_high"]})
+    return pd.DataFrame(rows, columns=GAIN_COLUMNS)
+
+
+def format_gains(gains: pd.DataFrame, baseline: str) -> str:
+    """The gains-by-group section of summary.txt (percentage points, paired 95 % CI)."""
+    if gains.empty:
+        return ""
+    out = [f"Gains by group against {baseline}: completion within 60 months, percentage points, "
+           "paired by replicate [95% CI]"]
+    for scenario, rows in gains.groupby("scenario", sort=False):
+        out.append(f"  {scenario}:")
+        for grouping, part in rows.groupby("grouping", sort=False):
+            cells = [f"{r['group']} {_pct(r['diff'], True)} [{_pct(r['diff_ci_low'], True)}, "
+                     f"{_pct(r['diff_ci_high'], True)}]" for _, r in part.iterrows()]
+            out.append(f"    {grouping}: " + "; ".join(cells))
+    return "\n".join(out)
+
+
 def _hours_per_extra_completer(ok: pd.DataFrame, scenario: str, base: str) -> float:
     """Mean paired extra staff hours / mean paired extra completers within 60 months."""
     if "total_agency_hours" not in ok or "completed_5y" not in ok:
@@ -552,6 +599,11 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None, fmt: 
     files: dict[str, Path] = {}
     table = summarise(sweep, metric, baseline)
     text = format_summary(sweep, table)
+    base = table.loc[table["baseline"], "scenario"].iloc[0] if len(table) else None
+    gains = gains_by_group(sweep, base) if base is not None else pd.DataFrame(columns=GAIN_COLUMNS)
+    if not gains.empty:
+        text += "\n\n" + format_gains(gains, base)
+        files["gains_by_group"] = write_table(gains, out / "gains_by_group", "csv")
     files["runs"] = write_table(sweep.runs, out / "runs", fmt)
     files["monthly"] = write_table(sweep.monthly, out / "monthly", fmt)
     files["summary"] = write_table(table, out / "summary", "csv")
@@ -562,9 +614,10 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None, fmt: 
         from .figures import make_figures
 
         base = table.loc[table["baseline"], "scenario"].iloc[0]
-        figs, paths = make_figures(sweep, out / "figures", metric=metric, baseline=base)
+        figs, paths = make_figures(sweep, out / "figures", metric=metric, baseline=base, gains=gains)
         files.update(paths)
-    return {"sweep": sweep, "summary": table, "text": text, "files": files, "figures": figs}
+    return {"sweep": sweep, "summary": table, "gains_by_group": gains, "text": text, "files": files,
+            "figures": figs}
 
 
 def main(argv: list[str] | None = None) -> int:

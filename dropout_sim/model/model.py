@@ -48,8 +48,11 @@ modelling decision, not an accident of activation):
 9. **Student update** - mastery, strain, belonging, attendance, trust with this month's help.
 10. **Exits and returns** - the dropout hazard; the school's notice to OT (which may be lost);
     outside youths decide to return (OT follow-up raises the chance).
-11. **Progression** - June: pass/repeat, diplomas, vocational Vg2 -> læreplass, Vg3 in school or
-    outside; apprentices count months and sit the fagprøve.
+11. **Progression** - June: the county's contract supply for the year is offered; omvalg (Vg1
+    students changing programme start Vg1 again); pass/repeat ('fullført, ikke bestått' for most
+    final-year failers); diplomas; vocational Vg2 passers get a contract by mastery rank while
+    the supply lasts, else påbygg, Vg3 in school or outside; December and June: private candidates
+    retake exams; apprentices count months and sit the fagprøve.
 12. **Collaboration** - co-located pairs' working relationships grow with the cases they held jointly
     and decay with staff turnover on both sides.
 13. **Record** - the month's county and focal stocks, agency hours, queues and waits.
@@ -127,6 +130,8 @@ class DropoutModel(mesa.Model):
         start = cfg.regime.start_month
         self.regime = Regime(cfg.regime, agency_cfgs, self.hub.index if self.hub else None,
                              0 if start is None else self.warmup_months + start)
+        self.contracts = progression.ContractPool()
+        """The county's apprenticeship contracts still on offer this contract year (opened each June)."""
         self.referrals = Referrals(self.agency_list, self.hub)
         self.log = ServiceLog()
         self.log.allocate(0, len(self.agency_list))
@@ -183,7 +188,8 @@ class DropoutModel(mesa.Model):
         start = len(keep)
         self.new_rows = slice(start, start + size)
         if size:
-            intake = draw_cohort(self.cfg.cohort, self.streams.generator(f"cohort.{cohort}"), size)
+            intake = draw_cohort(self.cfg.cohort, self.streams.generator(f"cohort.{cohort}"), size,
+                                 self.cfg.population)
             st.fill_cohort(self.new_rows, intake, cohort, t, cohort * self.cohort_size)
         for agency in self.staffed():
             agency.set_capacity(agency.capacity_basis(st, t), self.staffing_scale)
@@ -266,7 +272,7 @@ class DropoutModel(mesa.Model):
         # 1. calendar
         if calendar.is_august(t):
             st.start_school_year(dyn)
-        progression.reenter(st, t, dyn, cfg.progression, streams)
+        progression.reenter(st, t, dyn, cfg.progression, streams, cfg.laereplass, self.contracts)
         ctx = self.month_context(t)
         lead_held = ctx.lead_held
 
@@ -324,8 +330,11 @@ class DropoutModel(mesa.Model):
         st.decide_reentry(t, self.help.reentry, dyn, streams)
 
         # 11. progression
+        progression.private_candidates(st, t, cfg.progression, cfg.routes, streams)
         if calendar.is_june(t):
-            outcome = progression.june_decisions(st, t, cfg.progression, streams)
+            self.contracts.open_year(progression.yearly_contracts(cfg.laereplass, self.cohort_size))
+            outcome = progression.june_decisions(st, t, cfg.progression, streams, cfg.routes, cfg.laereplass,
+                                                 self.contracts)
             self.referrals.notify_dropouts(t, st, outcome["no_contract"], self.regime, streams, lead_held)
         progression.apprenticeship_month(st, t, cfg.progression, streams)
 
