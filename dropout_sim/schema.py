@@ -143,7 +143,7 @@ class PopulationConfig:
     track_male_logit: float = param(0.45, "logit", -5, 5,
                                     "boys' extra log-odds of choosing yrkesfag at the same grade points",
                                     source="source: SSB, about 55 % of boys and 40 % of girls start yrkesfag")
-    mastery_grade_points_slope: float = param(0.0194, "mastery per grade point", 0, 0.1,
+    mastery_grade_points_slope: float = param(0.01941, "mastery per grade point", 0, 0.1,
                                               "initial mastery gained per grade point (mastery is 0.1 + slope x "
                                               "(grade points - 10), clipped to 0-1)", source="calibrated")
 
@@ -177,7 +177,7 @@ class RoutesConfig:
     pabygg_mastery_drop: float = param(0.08, "mastery", 0, 1,
                                        "extra mastery lost on starting påbygg (academic subjects compressed into "
                                        "one year)")
-    move_up_with_fail_prob: float = param(0.98, "probability", 0, 1,
+    move_up_with_fail_prob: float = param(0.9745, "probability", 0, 1,
                                           "chance a Vg1/Vg2 student who fails the year moves up anyway with a "
                                           "missing grade (a subject not passed) instead of repeating; the missing "
                                           "grades must be retaken before the diploma",
@@ -201,7 +201,7 @@ class RoutesConfig:
 class LaereplassConfig:
     """Apprenticeship contracts: a limited county supply each year, matched by mastery."""
 
-    contracts_per_1000: float = param(238.0, "contracts per year per 1,000 Vg1 entrants", 0, 1000,
+    contracts_per_1000: float = param(236.4, "contracts per year per 1,000 Vg1 entrants", 0, 1000,
                                       "new apprenticeship contracts employers offer each year (from June), per 1,000 "
                                       "students of one intake (the county's size); a bad year for employers is a "
                                       "lower value", source="calibrated: SSB 2023, 79 % direct progression from "
@@ -250,11 +250,11 @@ class DynamicsConfig:
     engagement_mastery: float = param(3.0, "logit per mastery", 0, 50, "avoidance: low mastery lowers attendance")
     engagement_strain: float = param(3.5, "logit per strain", 0, 50, "high strain lowers attendance")
     engagement_belonging: float = param(1.5, "logit per belonging", 0, 50, "belonging raises attendance")
-    dropout_intercept: float = param(-8.611, "logit per month", -30, 10, "base monthly dropout hazard",
+    dropout_intercept: float = param(-8.6968, "logit per month", -30, 10, "base monthly dropout hazard",
                                      source="calibrated")
     dropout_engagement: float = param(5.0, "logit per unit absence", 0, 50, "hazard from low attendance")
     dropout_strain: float = param(3.0, "logit per strain", 0, 50, "hazard from high strain")
-    dropout_mastery: float = param(4.28, "logit per unit low mastery", 0, 50, "hazard from low mastery",
+    dropout_mastery: float = param(4.4804, "logit per unit low mastery", 0, 50, "hazard from low mastery",
                                    source="calibrated: the grade-point gradient (brief section 9)")
     dropout_vocational: float = param(0.0, "logit", -10, 10, "extra hazard on the vocational track",
                                       source="calibrated")
@@ -277,7 +277,7 @@ class DynamicsConfig:
 class ProgressionConfig:
     """June progression decisions, the læreplass bottleneck and the fagprøve."""
 
-    pass_threshold: float = param(0.575, "mastery", 0, 1, "mastery at which passing the year is 50/50",
+    pass_threshold: float = param(0.5718, "mastery", 0, 1, "mastery at which passing the year is 50/50",
                                   source="calibrated")
     pass_slope: float = param(8.0, "logit per mastery", 0, 100, "steepness of the June pass decision",
                                 source="calibrated: on time vs within five years (brief section 9)")

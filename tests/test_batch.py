@@ -19,7 +19,7 @@ SMALL = ["cohort.size=200", "horizon_months=60", "county.warmup_years=2"]
 
 
 @pytest.mark.parametrize("overrides", [
-    [], ["regime=colocated", "replicate=3"], ["+calibration=ssb2013", "agencies.ppt.posts_per_1000=2"],
+    [], ["regime=colocated", "replicate=3"], ["+calibration=section9", "agencies.ppt.posts_per_1000=2"],
     ["experiment=capacity"], ["agencies=with_child_welfare", "regime.colocated=[school,health,child_welfare]"],
     ["intervention=early", "output=full", "seed=7"],
 ])

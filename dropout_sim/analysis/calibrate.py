@@ -2,9 +2,9 @@
 
     dropout-sim calibrate                                   # spec + targets from configs/, writes
                                                             # configs/calibration/default.yaml
-    dropout-sim calibrate --name ssb2013 --max-evals 60     # name the result
+    dropout-sim calibrate --spec section9 --name section9   # the committed fit
     dropout-sim calibrate --targets my_county.yaml --out ~/cal --name county
-    dropout-sim +calibration=ssb2013                        # use a fitted config
+    dropout-sim +calibration=section9                        # use a fitted config
     dropout-sim --config-dir ~/cal +calibration=county      # ... one written with --out
 
 Two YAML files declare the problem (no code changes to calibrate to another county or year):

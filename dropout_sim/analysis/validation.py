@@ -2,7 +2,7 @@
 
     dropout-sim validate                          # all patterns + targets, figures in validation/
     dropout-sim validate --replicates 8 --size 30000 --out results/validation
-    dropout-sim validate --patterns 3,5 +calibration=ssb2013
+    dropout-sim validate --patterns 3,5 +calibration=section9
 
 Each pattern is a small experiment on the model as it is: it runs scenarios that differ only
 in the lever the pattern is about, on paired replicates (replicate *r* of every scenario shares
@@ -634,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--targets", default="default", help="targets file (configs/targets/<name>.yaml or a path)")
     ap.add_argument("--out", default="validation", help="folder for the figures")
     ap.add_argument("--processes", type=int, default=None, help="worker processes (default: DROPOUT_SIM_PROCESSES or 2)")
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run (e.g. +calibration=ssb2013)")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run (e.g. +calibration=section9)")
     args = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
     wanted = check_arguments(args)
     runner = Runner(args.overrides, args.processes)
