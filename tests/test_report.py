@@ -8,6 +8,7 @@ numbers and at the matplotlib figures behind the written files.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -217,3 +218,25 @@ def test_unknown_baseline_is_an_error(sweep_dir, tmp_path, capsys):
     code = report_main([str(sweep_dir), "--out", str(tmp_path / "r"), "--no-figures", "--baseline", "nav_pilot"])
     assert code == 2
     assert "matches no single scenario" in capsys.readouterr().err
+
+
+def test_summary_has_nok_per_extra_completer_and_break_even_and_the_report_prints_it(report):
+    from dropout_sim.analysis.report import cost_ratio
+
+    runs = report["sweep"].ok
+    table = pd.read_csv(report["files"]["summary"]).set_index("scenario")
+    assert {"nok_per_extra_completer", "break_even_nok"} <= set(table.columns)
+    base = runs[runs["scenario"] == BASELINE].set_index("replicate")
+    for scenario in SCENARIOS:
+        if scenario == BASELINE:
+            assert math.isnan(table.loc[scenario, "nok_per_extra_completer"])
+            continue
+        this = runs[runs["scenario"] == scenario].set_index("replicate")
+        expected = cost_ratio((this["costs.nok_per_year"] - base["costs.nok_per_year"]).to_numpy(),
+                              (this["completed_5y_per_cohort"] - base["completed_5y_per_cohort"]).to_numpy())
+        for col in ("nok_per_extra_completer", "break_even_nok", "extra_nok_per_year"):
+            got = table.loc[scenario, col]
+            assert (math.isnan(got) and math.isnan(expected[col])) or got == pytest.approx(expected[col]), col
+    # co-location pays premises every year: it costs more than the siloed baseline
+    assert table.loc["screening_start_month=8 regime=colocated", "extra_nok_per_year"] > 0
+    assert "NOK per extra completer" in report["text"] and "break-even NOK" in report["text"]
