@@ -233,6 +233,8 @@ class Scenario:
     base_overrides: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     """Further ``key=value`` overrides of the scenario typed by the user."""
+    composed: dict[str, Config] = field(default_factory=dict)
+    """The validated configs of scenario and baseline, after a :meth:`check` without errors."""
 
     def _control(self, key: str) -> Control:
         return next(c for c in self.controls if c.key == key)
@@ -311,10 +313,11 @@ class Scenario:
                     errors[c.key] = f"dropout-sim: error: {c.key} = {v!r} is not allowed; allowed: {_range(c)}"
         if errors:
             return errors
-        for overrides in (self.overrides(), self.baseline_overrides()):
-            _, err = check_overrides(overrides)
+        for name, overrides in ((SCENARIO, self.overrides()), (BASELINE, self.baseline_overrides())):
+            cfg, err = check_overrides(overrides)
             if err:
                 return {self.blame(err): err}
+            self.composed[name] = cfg
         return {}
 
     def blame(self, message: str) -> str:
