@@ -240,3 +240,41 @@ def test_summary_has_nok_per_extra_completer_and_break_even_and_the_report_print
     # co-location pays premises every year: it costs more than the siloed baseline
     assert table.loc["screening_start_month=8 regime=colocated", "extra_nok_per_year"] > 0
     assert "NOK per extra completer" in report["text"] and "break-even NOK" in report["text"]
+
+
+def test_results_store_appends_sweeps_and_answers_sql_across_them(sweep_dir, tmp_path, capsys):
+    pytest.importorskip("pyarrow", reason="the results store needs the store extra: pip install -e '.[store]'")
+    pytest.importorskip("duckdb", reason="the results store needs the store extra: pip install -e '.[store]'")
+    from dropout_sim.analysis.store import main as query_main, query, sweep_id
+
+    store = tmp_path / "store"
+    other = tmp_path / "other_sweep"
+    shutil.copytree(sweep_dir, other, ignore=shutil.ignore_patterns("report"))
+    for d in (sweep_dir, other, sweep_dir):          # the same sweep twice: replaced, not duplicated
+        assert report_main([str(d), "--no-figures", "--out", str(tmp_path / "r"), "--baseline", BASELINE,
+                            "--store", str(store)]) == 0
+    assert "results store:" in capsys.readouterr().out
+    counts = query(store, "SELECT sweep_id, count(*) AS n FROM runs GROUP BY sweep_id ORDER BY sweep_id")
+    assert sorted(counts["sweep_id"]) == sorted([sweep_id(sweep_dir), sweep_id(other)])
+    assert list(counts["n"]) == [12, 12]
+    assert query(store, "SELECT count(*) AS n FROM monthly")["n"][0] == 2 * 12 * 60
+    assert query(store, "SELECT count(*) AS n FROM summary WHERE nok_per_extra_completer IS NOT NULL "
+                        "OR baseline")["n"][0] <= 8
+
+    # "every run with school and OT co-located": through the resolved configs
+    sql = ("SELECT r.sweep_id, r.run, r.completion_5y FROM runs r JOIN configs c USING (sweep_id, run) "
+           "WHERE list_has_all(c.\"regime.colocated\", ['school', 'ot']) AND c.\"agencies.staffing_scale\" <= 1")
+    hits = query(store, sql)
+    assert len(hits) == 12 and set(hits["sweep_id"]) == {sweep_id(sweep_dir), sweep_id(other)}
+    runs = pd.read_csv(tmp_path / "r" / "runs.csv", dtype={"run": str})
+    colocated = runs[runs["regime"] == "colocated"].set_index("run")["completion_5y"]
+    mine = hits[hits["sweep_id"] == sweep_id(sweep_dir)].set_index("run")["completion_5y"]
+    assert mine.sort_index().to_dict() == pytest.approx(colocated.sort_index().to_dict())
+
+    assert query_main(["--store", str(store), "--csv", "SELECT count(*) AS n FROM configs"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["n", "24"]
+    assert query_main(["--store", str(store), "SELECT nonsense FROM runs"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dropout-sim query: error: ") and "\n" not in err
+    assert query_main(["--store", str(tmp_path / "empty"), "SELECT 1"]) == 2
+    assert "holds no results" in capsys.readouterr().err

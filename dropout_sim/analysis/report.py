@@ -627,17 +627,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="outcome column of the summary (default completion_5y)")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any run is missing, failed or incomplete")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="also append the tables to this results store (partitioned Parquet; query with "
+                             "dropout-sim query; needs the store extra)")
     args = parser.parse_args(argv)
 
     if not args.sweep_dir.is_dir():
         print(f"dropout-sim report: error: {args.sweep_dir} is not a folder", file=sys.stderr)
         return 2
-    if args.format == "parquet":
+    if args.format == "parquet" or args.store is not None:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            print("dropout-sim report: error: --format parquet needs pyarrow (pip install pyarrow)", file=sys.stderr)
+            what = "--store" if args.store is not None else "--format parquet"
+            print(f"dropout-sim report: error: {what} needs pyarrow (pip install 'dropout_sim[store]')",
+                  file=sys.stderr)
             return 2
+    if args.store is not None and args.store.exists() and not args.store.is_dir():
+        print(f"dropout-sim report: error: --store {args.store} is not a folder", file=sys.stderr)
+        return 2
     try:
         result = build_report(args.sweep_dir, args.out, args.format, args.baseline, args.metric,
                               figures=not args.no_figures)
@@ -650,6 +658,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runs table ({len(sweep.runs)} rows): {files['runs']}")
     print(f"monthly table ({len(sweep.monthly)} rows): {files['monthly']}")
     print(f"summary: {files['summary']}")
+    if args.store is not None:
+        from .store import append, sweep_id
+
+        append(args.store, sweep, result["summary"])
+        print(f"results store: {args.store} (sweep_id {sweep_id(args.sweep_dir)}; dropout-sim query --store "
+              f"{args.store} \"SELECT ...\")")
     if "completion_curves.png" in files:
         print(f"figures: {files['completion_curves.png'].parent}")
         print(f"completion curves: {files['completion_curves.png']}")
