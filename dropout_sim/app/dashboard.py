@@ -178,7 +178,14 @@ class Dashboard:
 
     # ---------------------------------------------------------------- running
     def refresh(self) -> None:
-        """Validate the controls; if the scenario changed, cancel stale work and start anew."""
+        """Validate the controls; if the scenario changed, cancel stale work and start anew.
+
+        Every pane changes in one message, so the page never shows a new command beside the
+        old scenario's status."""
+        with self.pn.io.hold():
+            self._refresh()
+
+    def _refresh(self) -> None:
         extra = [t for t in (self.extra.value or "").split() if t]
         sc = Scenario(self.controls, self.values(), self.base_overrides, extra)
         errors = sc.check()
@@ -206,7 +213,7 @@ class Dashboard:
         self.first_numbers_s = self.finished_s = None
         self._rendered = -1
         self.handle = self.runner.start({BASELINE: b_cfg, SCENARIO: s_cfg}, range(sc.replicates))
-        self._render()
+        self._render_panes()
 
     def _cancel(self) -> None:
         if self.handle is not None:
@@ -246,6 +253,11 @@ class Dashboard:
                 "(no posterior of the calibrated parameters is shipped).</div>")
 
     def _render(self) -> None:
+        """Update every pane in one message, the status last (tests wait on the status)."""
+        with self.pn.io.hold():
+            self._render_panes()
+
+    def _render_panes(self) -> None:
         r = self.results
         self._rendered = r.done
         done, total = r.done, max(self.total, 1)
@@ -255,8 +267,8 @@ class Dashboard:
         took = f"{self.finished_s:.1f} s" if self.finished_s is not None else \
             f"{time.monotonic() - self.started:.1f} s" if self.started else ""
         first = f"; first numbers after {self.first_numbers_s:.1f} s" if self.first_numbers_s is not None else ""
-        self.status.object = (f"<span id='status' data-state='{state}'>{state}: {done} of {total} runs "
-                              f"({len(r.pairs())} pairs), {took}{first}</span>")
+        status = (f"<span id='status' data-state='{state}'>{state}: {done} of {total} runs "
+                  f"({len(r.pairs())} pairs), {took}{first}</span>")
         self.headline.object = self._headline_html()
         self.curve.object = self._curve_figure()
         self.process.object = _html_table(
@@ -303,6 +315,7 @@ class Dashboard:
         self.groups.object = _html_table(
             ["by", "group", "baseline %", "scenario %", "gain, pp [95% CI]"],
             [(by, g, _num(p.baseline), _num(p.scenario), _signed_ci(p)) for by, g, p in r.groups()], "groups")
+        self.status.object = status
 
     def _curve_figure(self) -> Any:
         from matplotlib.figure import Figure

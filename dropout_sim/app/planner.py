@@ -19,9 +19,12 @@ the page only lays it out (:mod:`dropout_sim.app.dashboard`).
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import shlex
+import threading
+from collections import OrderedDict
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Mapping, Sequence
 
@@ -208,17 +211,31 @@ def cli_error(exc: BaseException) -> str:
     return f"dropout-sim: error: {msg}"
 
 
+_COMPOSED: "OrderedDict[tuple[str, ...], tuple[Config | None, str | None]]" = OrderedDict()
+_COMPOSE_LOCK = threading.Lock()
+
+
 def check_overrides(overrides: Sequence[str]) -> tuple[Config | None, str | None]:
-    """Compose and validate ``overrides`` as the CLI does: (config, None) or (None, the CLI's line)."""
+    """Compose and validate ``overrides`` as the CLI does: (config, None) or (None, the CLI's line).
+
+    Results are remembered (the baseline and a scenario the user returns to compose once); the
+    caller gets its own copy of the config."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     from ..runs.api import compose_config
 
-    try:
-        return compose_config(list(overrides)), None
-    except (ConfigError, HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
-        return None, cli_error(exc)
+    key = tuple(overrides)
+    with _COMPOSE_LOCK:  # Hydra's global state is not thread-safe
+        if key not in _COMPOSED:
+            try:
+                _COMPOSED[key] = (compose_config(list(overrides)), None)
+            except (ConfigError, HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
+                _COMPOSED[key] = (None, cli_error(exc))
+            if len(_COMPOSED) > 256:
+                _COMPOSED.popitem(last=False)
+        cfg, err = _COMPOSED[key]
+    return (copy.deepcopy(cfg) if cfg is not None else None), err
 
 
 REGIME_GROUPS = {"colocated": None, "nav_pilot": ("school", "nav")}

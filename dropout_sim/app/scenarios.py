@@ -40,6 +40,8 @@ class ReplicateResult:
     """Share of the focal cohorts completed at the end of model month 0, 1, ... (cumulative)."""
     config_hash: str
     cached: bool = False
+    cpu_seconds: float = 0.0
+    """CPU time the run took in its worker (0 when cached)."""
 
 
 def condense(result: Any) -> dict[str, Any]:
@@ -51,9 +53,14 @@ def condense(result: Any) -> dict[str, Any]:
 
 def run_condensed(cfg: Config) -> dict[str, Any]:
     """Run ``cfg`` in memory and condense it (module level: a process pool pickles it by name)."""
+    import time
+
     from ..runs.api import run_simulation
 
-    return condense(run_simulation(cfg))
+    t0 = time.process_time()
+    out = condense(run_simulation(cfg))
+    out["cpu_seconds"] = time.process_time() - t0
+    return out
 
 
 def config_key(cfg: Config) -> str:
@@ -237,7 +244,8 @@ class LocalScenarioRunner:
             result = ReplicateResult(name, key[1], {"error": f"{type(exc).__name__}: {exc}"}, [], key[0])
         else:
             out = fut.result()
-            result = ReplicateResult(name, key[1], out["summary"], out["curve"], key[0])
+            result = ReplicateResult(name, key[1], out["summary"], out["curve"], key[0],
+                                     cpu_seconds=out.get("cpu_seconds", 0.0))
         handle._deliver(result)
         self._pump(handle)
 
