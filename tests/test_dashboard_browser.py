@@ -136,6 +136,14 @@ def test_dashboard_in_chromium(server, page, tmp_path):
     assert page.locator("#scenario-completion").inner_text() == completion
     assert "intervention.screening_start_month=0" in page.locator("#command").inner_text()
     assert page.locator("#groups").inner_text().count("track") == 2
+    # Reproduce: the results and the scenario download
+    with page.expect_download(timeout=30_000) as info:
+        page.get_by_text("Download results CSV").click()
+    rows = Path(info.value.path()).read_text().splitlines()
+    assert rows[0].startswith("scenario,replicate,completion_5y") and len(rows) == 1 + 2 * REPLICATES
+    with page.expect_download(timeout=30_000) as info:
+        page.get_by_text("Download scenario YAML").click()
+    assert "screening_start_month: 0" in Path(info.value.path()).read_text()
     screenshot = tmp_path / "dashboard.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

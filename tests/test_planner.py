@@ -143,3 +143,14 @@ def test_results_headline_costs_and_groups_from_whatever_breakdowns_the_summary_
     assert costs["nok_per_extra_completer"] == pytest.approx(2e5 / 25)
     assert math.isnan(costs["benefit_cost_ratio"])
     assert set(res.table()["scenario"]) == {BASELINE, SCENARIO} and "completion_5y_by_gender.female" in res.csv()
+
+
+def test_dashboard_command_refuses_bad_arguments_with_one_line(capsys):
+    from dropout_sim.app.dashboard import main
+
+    assert main(["--port", "70000", "--no-browser"]) == 2
+    assert capsys.readouterr().err.strip() == ("dropout-sim: error: --port = 70000 is not allowed; "
+                                               "allowed: between 1 and 65535")
+    assert main(["--no-browser", "cohort.size=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dropout-sim: error: ") and "\n" not in err
