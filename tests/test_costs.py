@@ -54,3 +54,21 @@ def test_cost_ratio_of_a_cheaper_better_scenario_breaks_even_at_zero_and_of_no_g
     nothing = cost_ratio(np.array([1e6, 1e6, 1e6]), np.array([-1.0, 0.0, -2.0]), 7e6)
     assert math.isnan(nothing["nok_per_extra_completer"]) and math.isnan(nothing["break_even_nok"])
     assert math.isnan(nothing["benefit_cost_ratio"])
+
+
+def test_report_takes_the_value_per_completer_from_the_runs_and_pairs_by_replicate():
+    import pandas as pd
+
+    from dropout_sim.analysis.report import cost_per_extra_completer
+
+    ok = pd.DataFrame({"scenario": ["base"] * 3 + ["new"] * 3, "seed": 42, "replicate": [0, 1, 2, 2, 0, 1],
+                       "costs.nok_per_year": [1e6, 1e6, 1e6, 1.5e6, 1.5e6, 1.5e6],
+                       "completed_5y_per_cohort": [100.0, 110.0, 90.0, 92.0, 102.0, 112.0],
+                       "costs.value_per_completer_nok": [7e6] * 6})
+    out = cost_per_extra_completer(ok, "new", "base")
+    assert out["extra_completers_per_cohort"] == pytest.approx(2.0), "paired by replicate, not by row order"
+    assert out["nok_per_extra_completer"] == pytest.approx(5e5 / 2)
+    assert out["benefit_cost_ratio"] == pytest.approx(7e6 * 2 / 5e5)
+    # a value of null in the runs (the default) gives no ratio
+    out = cost_per_extra_completer(ok.assign(**{"costs.value_per_completer_nok": math.nan}), "new", "base")
+    assert math.isnan(out["benefit_cost_ratio"]) and out["break_even_nok"] == pytest.approx(2.5e5)
