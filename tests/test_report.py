@@ -8,6 +8,7 @@ numbers and at the matplotlib figures behind the written files.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -231,3 +232,63 @@ def test_gains_by_group_are_paired_differences_with_intervals(report):
     assert "Gains by group" in report["text"] and report["files"]["gains_by_group"].exists()
     ids = _svg_ids(report["files"]["gains_by_group.svg"])
     assert {gid("gain_by_group", g, s) for g in ("grade points", "gender") for s in SCENARIOS if s != BASELINE} <= ids
+
+
+def test_summary_has_nok_per_extra_completer_and_break_even_and_the_report_prints_it(report):
+    from dropout_sim.analysis.report import cost_ratio
+
+    runs = report["sweep"].ok
+    table = pd.read_csv(report["files"]["summary"]).set_index("scenario")
+    assert {"nok_per_extra_completer", "break_even_nok"} <= set(table.columns)
+    base = runs[runs["scenario"] == BASELINE].set_index("replicate")
+    for scenario in SCENARIOS:
+        if scenario == BASELINE:
+            assert math.isnan(table.loc[scenario, "nok_per_extra_completer"])
+            continue
+        this = runs[runs["scenario"] == scenario].set_index("replicate")
+        expected = cost_ratio((this["costs.nok_per_year"] - base["costs.nok_per_year"]).to_numpy(),
+                              (this["completed_5y_per_cohort"] - base["completed_5y_per_cohort"]).to_numpy())
+        for col in ("nok_per_extra_completer", "break_even_nok", "extra_nok_per_year"):
+            got = table.loc[scenario, col]
+            assert (math.isnan(got) and math.isnan(expected[col])) or got == pytest.approx(expected[col]), col
+    # co-location pays premises every year: it costs more than the siloed baseline
+    assert table.loc["screening_start_month=8 regime=colocated", "extra_nok_per_year"] > 0
+    assert "NOK per extra completer" in report["text"] and "break-even NOK" in report["text"]
+
+
+def test_results_store_appends_sweeps_and_answers_sql_across_them(sweep_dir, tmp_path, capsys):
+    pytest.importorskip("pyarrow", reason="the results store needs the store extra: pip install -e '.[store]'")
+    pytest.importorskip("duckdb", reason="the results store needs the store extra: pip install -e '.[store]'")
+    from dropout_sim.analysis.store import main as query_main, query, sweep_id
+
+    store = tmp_path / "store"
+    other = tmp_path / "other_sweep"
+    shutil.copytree(sweep_dir, other, ignore=shutil.ignore_patterns("report"))
+    for d in (sweep_dir, other, sweep_dir):          # the same sweep twice: replaced, not duplicated
+        assert report_main([str(d), "--no-figures", "--out", str(tmp_path / "r"), "--baseline", BASELINE,
+                            "--store", str(store)]) == 0
+    assert "results store:" in capsys.readouterr().out
+    counts = query(store, "SELECT sweep_id, count(*) AS n FROM runs GROUP BY sweep_id ORDER BY sweep_id")
+    assert sorted(counts["sweep_id"]) == sorted([sweep_id(sweep_dir), sweep_id(other)])
+    assert list(counts["n"]) == [12, 12]
+    assert query(store, "SELECT count(*) AS n FROM monthly")["n"][0] == 2 * 12 * 60
+    assert query(store, "SELECT count(*) AS n FROM summary WHERE nok_per_extra_completer IS NOT NULL "
+                        "OR baseline")["n"][0] <= 8
+
+    # "every run with school and OT co-located": through the resolved configs
+    sql = ("SELECT r.sweep_id, r.run, r.completion_5y FROM runs r JOIN configs c USING (sweep_id, run) "
+           "WHERE list_has_all(c.\"regime.colocated\", ['school', 'ot']) AND c.\"agencies.staffing_scale\" <= 1")
+    hits = query(store, sql)
+    assert len(hits) == 12 and set(hits["sweep_id"]) == {sweep_id(sweep_dir), sweep_id(other)}
+    runs = pd.read_csv(tmp_path / "r" / "runs.csv", dtype={"run": str})
+    colocated = runs[runs["regime"] == "colocated"].set_index("run")["completion_5y"]
+    mine = hits[hits["sweep_id"] == sweep_id(sweep_dir)].set_index("run")["completion_5y"]
+    assert mine.sort_index().to_dict() == pytest.approx(colocated.sort_index().to_dict())
+
+    assert query_main(["--store", str(store), "--csv", "SELECT count(*) AS n FROM configs"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["n", "24"]
+    assert query_main(["--store", str(store), "SELECT nonsense FROM runs"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dropout-sim query: error: ") and "\n" not in err
+    assert query_main(["--store", str(tmp_path / "empty"), "SELECT 1"]) == 2
+    assert "holds no results" in capsys.readouterr().err

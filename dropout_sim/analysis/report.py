@@ -62,7 +62,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .intervals import mean_ci, welch_ci
+from .intervals import mean_ci, ratio_ci, welch_ci
 from ..errors import EXIT_BAD_INPUT
 from ..runs.results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json, summary_problem
 from ..runs.overrides import split_override
@@ -441,6 +441,7 @@ def summarise(sweep: Sweep, metric: str = DEFAULT_METRIC, baseline: str | None =
         if scenario in getattr(diffs, "index", []):
             row.update(diffs.loc[scenario].to_dict())
             row["hours_per_extra_completer"] = _hours_per_extra_completer(ok, scenario, base)
+            row.update(cost_per_extra_completer(ok, scenario, base))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -485,6 +486,101 @@ def format_gains(gains: pd.DataFrame, baseline: str) -> str:
                      f"{_pct(r['diff_ci_high'], True)}]" for _, r in part.iterrows()]
             out.append(f"    {grouping}: " + "; ".join(cells))
     return "\n".join(out)
+
+
+COST_COLUMNS = ("extra_nok_per_year", "extra_completers_per_cohort", "nok_per_extra_completer",
+                "nok_per_extra_completer_ci_low", "nok_per_extra_completer_ci_high", "break_even_nok",
+                "value_per_completer_nok", "benefit_cost_ratio")
+"""Columns of :func:`cost_per_extra_completer` (NOK; completers per entry cohort)."""
+
+
+def cost_ratio(extra_nok: Sequence[float], extra_completers: Sequence[float],
+               value_per_completer: float | None = None) -> dict[str, float]:
+    """NOK per extra completer from paired per-replicate differences (brief section 10).
+
+    ``extra_nok``: scenario minus baseline NOK paid per year (posts of every agency, idle hours
+    included, and the elevtjeneste's premises); ``extra_completers``: scenario minus baseline
+    completers within 60 months per entry cohort. In a county a new cohort enters every year,
+    so one year's extra cost buys one cohort's extra completers (steady state).
+
+    * ``nok_per_extra_completer`` = mean extra NOK / mean extra completers, with Fieller's 95 %
+      interval over the replicate pairs (NaN bounds when the gain is not clearly positive);
+      NaN when the scenario gains no completers.
+    * ``break_even_nok``: the value of one completer at which the scenario pays for itself
+      (0 when it also saves money: it dominates; NaN when it gains no completers).
+    * ``benefit_cost_ratio`` = value x extra completers / extra NOK, only where
+      ``value_per_completer`` is set and the scenario costs more.
+    """
+    ratio, lo, hi, _ = ratio_ci(extra_nok, extra_completers)
+    d_nok = float(np.mean(extra_nok)) if len(extra_nok) else math.nan
+    d_done = float(np.mean(extra_completers)) if len(extra_completers) else math.nan
+    gains = math.isfinite(d_done) and d_done > 0
+    value = math.nan if value_per_completer is None or not math.isfinite(value_per_completer) \
+        else float(value_per_completer)
+    bcr = value * d_done / d_nok if gains and math.isfinite(value) and d_nok > 0 else math.nan
+    return {"extra_nok_per_year": d_nok, "extra_completers_per_cohort": d_done,
+            "nok_per_extra_completer": ratio if gains else math.nan,
+            "nok_per_extra_completer_ci_low": lo if gains else math.nan,
+            "nok_per_extra_completer_ci_high": hi if gains else math.nan,
+            "break_even_nok": max(0.0, ratio) if gains else math.nan,
+            "value_per_completer_nok": value, "benefit_cost_ratio": bcr}
+
+
+def cost_per_extra_completer(ok: pd.DataFrame, scenario: str, base: str) -> dict[str, float]:
+    """:func:`cost_ratio` of ``scenario`` against ``base`` from the run table (paired by replicate)."""
+    cols = ["costs.nok_per_year", "completed_5y_per_cohort"]
+    if any(c not in ok for c in cols):
+        return {k: math.nan for k in COST_COLUMNS}
+    a = ok[ok["scenario"] == scenario].set_index(list(PAIR_KEYS))[cols]
+    b = ok[ok["scenario"] == base].set_index(list(PAIR_KEYS))[cols]
+    d = (a - b).dropna()
+    value = None
+    if "costs.value_per_completer_nok" in ok:
+        values = ok.loc[ok["scenario"] == scenario, "costs.value_per_completer_nok"].dropna()
+        value = float(values.iloc[0]) if len(values) else None
+    return cost_ratio(d[cols[0]].to_numpy(), d[cols[1]].to_numpy(), value)
+
+
+def _nok(x: float) -> str:
+    return "-" if not math.isfinite(x) else f"{x:,.0f}"
+
+
+def format_costs(table: pd.DataFrame) -> list[str]:
+    """Lines of the cost block: NOK per extra completer against the baseline, break-even value,
+    benefit-cost ratio where a value per completer is set."""
+    if "nok_per_extra_completer" not in table or table["baseline"].all():
+        return []
+    base = table.loc[table["baseline"], "scenario"].iloc[0]
+    header = ["scenario", "extra NOK/year", "extra completers/cohort", "NOK per extra completer [95% CI]",
+              "break-even NOK"]
+    has_value = "benefit_cost_ratio" in table and table["benefit_cost_ratio"].notna().any()
+    if has_value:
+        header.append("benefit-cost ratio")
+    lines = []
+    for _, r in table[~table["baseline"]].iterrows():
+        per = r.get("nok_per_extra_completer", math.nan)
+        lo, hi = r.get("nok_per_extra_completer_ci_low", math.nan), r.get("nok_per_extra_completer_ci_high", math.nan)
+        if math.isfinite(per):
+            ci = f"[{_nok(lo)}, {_nok(hi)}]" if math.isfinite(lo) else "[no finite bound: gain not clearly > 0]"
+            cell = f"{_nok(per)} {ci}"
+        else:
+            cell = "no extra completers"
+        extra = r.get("extra_completers_per_cohort", math.nan)
+        cells = [str(r["scenario"]), f"{r.get('extra_nok_per_year', math.nan):+,.0f}",
+                 "-" if not math.isfinite(extra) else f"{extra:+.1f}", cell, _nok(r.get("break_even_nok", math.nan))]
+        if has_value:
+            bcr = r.get("benefit_cost_ratio", math.nan)
+            cells.append("-" if not math.isfinite(bcr) else f"{bcr:.2f}")
+        lines.append(cells)
+    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
+    out = ["", f"Costs against {base} (NOK paid per year: posts incl. idle hours, elevtjeneste premises):",
+           "  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in lines]
+    out.append("One year's extra cost over one entry cohort's extra completers within 60 months (steady state); "
+               "Fieller interval over the paired replicates. Break-even: the value of a completer at which the "
+               "scenario pays for itself" + ("; benefit-cost ratio at costs.value_per_completer_nok." if has_value
+                                             else " (set costs.value_per_completer_nok for a benefit-cost ratio)."))
+    return out
 
 
 def _hours_per_extra_completer(ok: pd.DataFrame, scenario: str, base: str) -> float:
@@ -553,6 +649,8 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
     out.append("Mean over replicates; 95% t-intervals." + (
         f" Differences{pp} are paired by replicate (same cohort and random draws in every scenario)."
         if compare else ""))
+    if metric == DEFAULT_METRIC:
+        out += format_costs(table)
     problems = sweep.problems
     n_total = len(sweep.runs)
     for warning in sweep.warnings:
@@ -637,17 +735,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-figures", action="store_true", help="tables only")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 if any run is missing, failed, incomplete or damaged, or the runs mix code versions")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="also append the tables to this results store (partitioned Parquet; query with "
+                             "dropout-sim query; needs the store extra)")
     args = parser.parse_args(argv)
 
     if not args.sweep_dir.is_dir():
         print(f"dropout-sim report: error: {args.sweep_dir} is not a folder", file=sys.stderr)
         return 2
-    if args.format == "parquet":
+    if args.format == "parquet" or args.store is not None:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            print("dropout-sim report: error: --format parquet needs pyarrow (pip install pyarrow)", file=sys.stderr)
+            what = "--store" if args.store is not None else "--format parquet"
+            print(f"dropout-sim report: error: {what} needs pyarrow (pip install 'dropout_sim[store]')",
+                  file=sys.stderr)
             return 2
+    if args.store is not None and args.store.exists() and not args.store.is_dir():
+        print(f"dropout-sim report: error: --store {args.store} is not a folder", file=sys.stderr)
+        return 2
     try:
         result = build_report(args.sweep_dir, args.out, args.format, args.baseline, args.metric,
                               figures=not args.no_figures)
@@ -668,6 +774,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runs table ({len(sweep.runs)} rows): {files['runs']}")
     print(f"monthly table ({len(sweep.monthly)} rows): {files['monthly']}")
     print(f"summary: {files['summary']}")
+    if args.store is not None:
+        from .store import append, sweep_id
+
+        append(args.store, sweep, result["summary"])
+        print(f"results store: {args.store} (sweep_id {sweep_id(args.sweep_dir)}; dropout-sim query --store "
+              f"{args.store} \"SELECT ...\")")
     if "completion_curves.png" in files:
         print(f"figures: {files['completion_curves.png'].parent}")
         print(f"completion curves: {files['completion_curves.png']}")

@@ -310,7 +310,9 @@ def costs(model: "DropoutModel", hours: dict[str, dict]) -> dict[str, Any]:
         premises = float(enrolled_k[start:].sum() / 12.0 * model.cfg.costs.premises_nok_per_1000_year)
     total = float(sum(by_agency.values()) + premises)
     return {"nok_by_agency": by_agency, "nok_premises": premises, "nok_total": total,
-            "nok_per_year": total / years if years else None, "years": years}
+            "nok_per_year": total / years if years else None, "years": years,
+            # carried into the report's tables: a benefit-cost ratio only where the user set it
+            "value_per_completer_nok": model.cfg.costs.value_per_completer_nok}
 
 
 def progression_rates(f: Focal) -> dict[str, float | None]:
