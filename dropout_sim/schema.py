@@ -421,6 +421,13 @@ class Config:
     county: CountyConfig = field(default_factory=CountyConfig)
     costs: CostsConfig = field(default_factory=CostsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    posterior: Optional[str] = param(None, "-", doc="a calibration posterior: the name of a folder in "
+                                     "configs/posterior/ or a path to a particles.csv (or its folder); "
+                                     "with draw=k the run takes particle draw k's parameters (see "
+                                     "dropout_sim/posterior.py); null = the config's own values")
+    draw: Optional[int] = param(None, "-", 0, 2**31 - 1,
+                                "which posterior draw to run (weighted resampling, the same particle for the "
+                                "same k); needs posterior; null = draw 0 when posterior is set")
 
 
 def register_configs() -> None:
@@ -520,6 +527,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"regime.colocated = {list(cfg.regime.colocated)} names an agency twice; "
                           "allowed: each agency at most once")
     _validate_county(cfg, agencies)
+    if cfg.draw is not None and cfg.posterior is None:
+        raise ConfigError(f"draw = {cfg.draw} needs a posterior; allowed: posterior=<name or path> draw=<k>, "
+                          "or no draw")
     iv = cfg.intervention
     if iv.screening_start_month >= cfg.horizon_months:
         raise ConfigError(f"intervention.screening_start_month = {iv.screening_start_month} is past the horizon; "
@@ -645,6 +655,10 @@ def to_config(cfg: Any) -> Config:
     obj.agencies = {name: (value if name in AGENCY_SETTINGS or isinstance(value, AgencyConfig)
                            else _agency_from(name, value))
                     for name, value in obj.agencies.items()}
+    if obj.posterior is not None:  # posterior=<name or path> draw=<k>: the drawn particle's values
+        from .posterior import apply
+
+        apply(obj)
     return validate(obj)
 
 
