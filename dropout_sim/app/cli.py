@@ -99,6 +99,7 @@ SUBCOMMANDS = {
     "report": ("dropout_sim.analysis.report", "gather a sweep folder into tables and figures"),
     "calibrate": ("dropout_sim.analysis.calibrate", "fit parameters to calibration targets"),
     "validate": ("dropout_sim.analysis.validation", "print the pattern and calibration checks"),
+    "sensitivity": ("dropout_sim.analysis.sensitivity", "Morris / Sobol sensitivity over the plausible ranges"),
 }
 
 
