@@ -496,6 +496,12 @@ def main(argv: list[str] | None = None) -> int:
         args.spec = "default"
     try:
         spec = load_spec(args.spec, args.targets)
+        if spec.method.lower() == "abc" and args.method is None:  # a spec written for ABC
+            from .abc import main_abc
+
+            return main_abc(args, argv)
+        if spec.method.lower() in ("abc", "nelder-mead"):
+            spec.method = "Nelder-Mead"
         for attr, opt in (("max_evaluations", args.max_evals), ("replicates", args.replicates),
                           ("cohort_size", args.cohort_size), ("seed", args.seed)):
             if opt is not None:
