@@ -422,12 +422,13 @@ class Config:
     costs: CostsConfig = field(default_factory=CostsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     posterior: Optional[str] = param(None, "-", doc="a calibration posterior: the name of a folder in "
-                                     "configs/posterior/ or a path to a particles.csv (or its folder); "
+                                     "configs/posteriors/ or a path to a particles.csv (or its folder); "
                                      "with draw=k the run takes particle draw k's parameters (see "
-                                     "dropout_sim/posterior.py); null = the config's own values")
+                                     "dropout_sim/posterior.py); null = the config's own values",
+                                     source="run setting")
     draw: Optional[int] = param(None, "-", 0, 2**31 - 1,
                                 "which posterior draw to run (weighted resampling, the same particle for the "
-                                "same k); needs posterior; null = draw 0 when posterior is set")
+                                "same k); needs posterior; null = draw 0 when posterior is set", source="run setting")
 
 
 def register_configs() -> None:
