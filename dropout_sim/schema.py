@@ -545,6 +545,14 @@ class Config:
     county: CountyConfig = field(default_factory=CountyConfig)
     costs: CostsConfig = field(default_factory=CostsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    posterior: Optional[str] = param(None, "-", doc="a calibration posterior: the name of a folder in "
+                                     "configs/posteriors/ or a path to a particles.csv (or its folder); "
+                                     "with draw=k the run takes particle draw k's parameters (see "
+                                     "dropout_sim/posterior.py); null = the config's own values",
+                                     source="run setting")
+    draw: Optional[int] = param(None, "-", 0, 2**31 - 1,
+                                "which posterior draw to run (weighted resampling, the same particle for the "
+                                "same k); needs posterior; null = draw 0 when posterior is set", source="run setting")
 
 
 def register_configs() -> None:
@@ -653,6 +661,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"regime.name = {cfg.regime.name!r} is not allowed; allowed: an identifier of at most 64 "
                           "letters, digits, '_' and '-', starting with a letter (it becomes part of file paths)")
     _validate_population(cfg.population)
+    if cfg.draw is not None and cfg.posterior is None:
+        raise ConfigError(f"draw = {cfg.draw} needs a posterior; allowed: posterior=<name or path> draw=<k>, "
+                          "or no draw")
     iv = cfg.intervention
     if iv.screening_start_month >= cfg.horizon_months:
         raise ConfigError(f"intervention.screening_start_month = {iv.screening_start_month} is past the horizon; "
@@ -810,6 +821,10 @@ def to_config(cfg: Any) -> Config:
     obj.agencies = {name: (value if name in AGENCY_SETTINGS or isinstance(value, AgencyConfig)
                            else _agency_from(name, value))
                     for name, value in obj.agencies.items()}
+    if obj.posterior is not None:  # posterior=<name or path> draw=<k>: the drawn particle's values
+        from .posterior import apply
+
+        apply(obj)
     return validate(obj)
 
 

@@ -239,6 +239,8 @@ def gain_curve(sweep: "Sweep", baseline: str | None, metric: str = "completion_5
     if baseline:
         base_rows = ok.loc[ok["scenario"] == baseline, "regime"]
         base = base_rows.iloc[0] if len(base_rows) else base
+    from .report import pair_columns  # seed, replicate and (when swept) the posterior draw
+
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     col = colours(regimes)
@@ -248,7 +250,7 @@ def gain_curve(sweep: "Sweep", baseline: str | None, metric: str = "completion_5
         means, los, his = [], [], []
         for v in values:
             at = ok[ok[other].astype(float) == v]
-            wide = at.pivot_table(index=["seed", "replicate"], columns="regime", values=metric, aggfunc="first")
+            wide = at.pivot_table(index=pair_columns(at), columns="regime", values=metric, aggfunc="first")
             if regime not in wide or base not in wide:
                 means.append(math.nan), los.append(math.nan), his.append(math.nan)
                 continue

@@ -70,6 +70,12 @@ from ..runs.sweep import FAILED_FILE, FAILURES_DIR, PROGRESS_DIR, basic_sweeper_
 
 PAIR_KEYS = ("seed", "replicate")
 """Keys that identify a replicate (paired across scenarios), never a scenario."""
+DRAW_KEY = "draw"
+"""A posterior draw (``posterior=<name> draw=<k>``): paired across scenarios like a replicate,
+never a scenario; when a sweep varies it the summary splits the uncertainty of a difference
+into replicate noise and parameter uncertainty (:func:`draw_intervals`)."""
+PARAMETER_LEVEL = 0.95
+"""Coverage of the parameter-uncertainty interval (quantiles of the per-draw mean differences)."""
 DEFAULT_METRIC = "completion_5y"
 OK = "ok"
 RUN_CONFIG = "config.yaml"
@@ -83,6 +89,51 @@ META_COLUMNS = {"seed": "seed", "replicate": "replicate", "regime": "regime_name
 # --------------------------------------------------------------------------------------
 # statistics
 # --------------------------------------------------------------------------------------
+def pair_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns that pair runs across scenarios: seed, replicate and, when swept, draw."""
+    return [c for c in (*PAIR_KEYS, DRAW_KEY) if c in runs.columns and runs[c].notna().any()]
+
+
+def draw_intervals(runs: pd.DataFrame, metric: str, baseline: str, scenario_col: str = "scenario",
+                   level: float = PARAMETER_LEVEL) -> pd.DataFrame:
+    """Per scenario: the paired difference against ``baseline`` over posterior draws, with two
+    intervals side by side (percentage points for shares: the columns are x 100).
+
+    For draw j and replicate r, d_jr = metric(scenario) - metric(baseline) (same draw, same
+    replicate: parameters and random numbers shared). ``diff_pp`` = mean over draws of the
+    per-draw means. ``diff_replicate_lo/hi``: replicate noise within draws, the 95 % t-interval
+    a run of R replicates at one parameter set gives, diff +/- t(df) * s_w / sqrt(R), with s_w
+    the pooled within-draw standard deviation of d (df = sum of R_j - 1). ``diff_parameter_lo/hi``:
+    parameter uncertainty across draws, the 2.5 and 97.5 % quantiles of the per-draw means
+    (they include replicate noise of about s_w / sqrt(R), small when R is large enough).
+    """
+    from .intervals import t_half_width
+
+    pair_cols = pair_columns(runs)
+    wide = runs.pivot_table(index=pair_cols, columns=scenario_col, values=metric, aggfunc="first", observed=True)
+    rows = []
+    for scenario in runs[scenario_col].drop_duplicates():
+        if scenario == baseline or scenario not in wide or baseline not in wide:
+            continue
+        d = (wide[scenario] - wide[baseline]).dropna().rename("d").reset_index()
+        by = d.groupby(DRAW_KEY)["d"]
+        means, counts, var = by.mean(), by.count(), by.var(ddof=1)
+        dof = int((counts - 1).clip(lower=0).sum())
+        diff = float(means.mean()) if len(means) else math.nan
+        if dof > 0:
+            s_w = math.sqrt(float(((counts - 1) * var.fillna(0)).sum()) / dof)
+            half = float(t_half_width(s_w / math.sqrt(float(counts.mean())), dof))
+        else:
+            half = math.nan
+        q = (np.quantile(means.to_numpy(), [(1 - level) / 2, (1 + level) / 2]) if len(means) >= 2
+             else (math.nan, math.nan))
+        rows.append({scenario_col: scenario, "draws": int(len(means)), "diff_pp": 100 * diff,
+                     "diff_replicate_lo": 100 * (diff - half), "diff_replicate_hi": 100 * (diff + half),
+                     "diff_parameter_lo": 100 * float(q[0]), "diff_parameter_hi": 100 * float(q[1])})
+    return pd.DataFrame(rows, columns=[scenario_col, "draws", "diff_pp", "diff_replicate_lo", "diff_replicate_hi",
+                                       "diff_parameter_lo", "diff_parameter_hi"])
+
+
 def paired_differences(runs: pd.DataFrame, metric: str, baseline: str,
                        scenario_col: str = "scenario", pair_cols: Sequence[str] = PAIR_KEYS) -> pd.DataFrame:
     """Per scenario: ``metric`` minus the baseline's, paired by replicate, with intervals.
@@ -92,7 +143,7 @@ def paired_differences(runs: pd.DataFrame, metric: str, baseline: str,
     ``diff_ci_low``/``diff_ci_high`` (t-interval over the pairs), and the Welch interval of
     the same two sets of runs, unpaired (``unpaired_ci_low``/``unpaired_ci_high``).
     """
-    pair_cols = [c for c in pair_cols if c in runs.columns]
+    pair_cols = [c for c in pair_cols if c in runs.columns and runs[c].notna().any()]
     wide = runs.pivot_table(index=pair_cols, columns=scenario_col, values=metric, aggfunc="first",
                             observed=True)
     rows = []
@@ -334,7 +385,7 @@ def gather(sweep_dir: str | Path) -> Sweep:
     if "job_num" not in runs:
         runs["job_num"] = math.nan
 
-    scenario_keys = [k for k in key_order if k not in PAIR_KEYS and k in runs
+    scenario_keys = [k for k in key_order if k not in PAIR_KEYS and k != DRAW_KEY and k in runs
                      and runs[k].map(_fmt_value).nunique(dropna=False) > 1]
     runs["scenario"] = _scenario_labels(runs, scenario_keys)
     scenarios = list(dict.fromkeys(runs["scenario"]))
@@ -344,7 +395,7 @@ def gather(sweep_dir: str | Path) -> Sweep:
         runs["error"] = ""
     runs["error"] = runs["error"].fillna("").astype(str)
     ok = runs["status"] == OK
-    dup = runs[ok].duplicated(subset=["scenario", *PAIR_KEYS], keep="first")
+    dup = runs[ok].duplicated(subset=["scenario", *pair_columns(runs)], keep="first")
     for i in dup[dup].index:
         runs.loc[i, "status"] = "duplicate"
         runs.loc[i, "error"] = "same scenario and replicate as another run"
@@ -354,7 +405,7 @@ def gather(sweep_dir: str | Path) -> Sweep:
     runs = runs[lead + [c for c in runs.columns if c not in lead]]
 
     parts = []
-    id_cols = ["run", "scenario", *scenario_keys, *PAIR_KEYS]
+    id_cols = ["run", "scenario", *scenario_keys, *PAIR_KEYS, *([DRAW_KEY] if DRAW_KEY in runs else [])]
     for i, frame in monthly_parts.items():
         if runs.at[i, "status"] != OK:
             continue
@@ -425,7 +476,10 @@ def summarise(sweep: Sweep, metric: str = DEFAULT_METRIC, baseline: str | None =
     if metric not in ok:
         ok = ok.assign(**{metric: math.nan})
     base = choose_baseline(sweep, baseline)
-    diffs = paired_differences(ok, metric, base).set_index("scenario") if len(ok) else pd.DataFrame()
+    diffs = (paired_differences(ok, metric, base, pair_cols=pair_columns(ok)).set_index("scenario")
+             if len(ok) else pd.DataFrame())
+    by_draw = (draw_intervals(ok, metric, base).set_index("scenario")
+               if DRAW_KEY in ok and ok[DRAW_KEY].nunique() > 1 else pd.DataFrame())
     rows = []
     for scenario in sweep.scenarios:
         sel = ok[ok["scenario"] == scenario]
@@ -442,6 +496,8 @@ def summarise(sweep: Sweep, metric: str = DEFAULT_METRIC, baseline: str | None =
             row.update(diffs.loc[scenario].to_dict())
             row["hours_per_extra_completer"] = _hours_per_extra_completer(ok, scenario, base)
             row.update(cost_per_extra_completer(ok, scenario, base))
+        if scenario in getattr(by_draw, "index", []):
+            row.update(by_draw.loc[scenario].to_dict())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -588,8 +644,9 @@ def _hours_per_extra_completer(ok: pd.DataFrame, scenario: str, base: str) -> fl
     if "total_agency_hours" not in ok or "completed_5y" not in ok:
         return math.nan
     cols = ["total_agency_hours", "completed_5y"]
-    a = ok[ok["scenario"] == scenario].set_index(list(PAIR_KEYS))[cols]
-    b = ok[ok["scenario"] == base].set_index(list(PAIR_KEYS))[cols]
+    keys = pair_columns(ok)
+    a = ok[ok["scenario"] == scenario].set_index(keys)[cols]
+    b = ok[ok["scenario"] == base].set_index(keys)[cols]
     d = (a - b).dropna()
     if d.empty or d["completed_5y"].mean() <= 0:
         return math.nan
@@ -626,6 +683,9 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
     compare = len(table) > 1
     if compare:
         header += [f"vs {base}, paired [95% CI]", "pairs", "unpaired 95% CI"]
+    two = compare and "diff_parameter_lo" in table
+    if two:
+        header += ["draws", "diff (pp)", "replicate noise", "parameter uncertainty"]
     lines = []
     for _, r in table.iterrows():
         cells = [str(r["scenario"]), f"{r['runs']}" + (f" (+{r['not_ok']} not ok)" if r["not_ok"] else ""),
@@ -641,6 +701,14 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
                       f"{fmt(r.get('diff_ci_high', math.nan), True)}]",
                       f"{_count(r.get('pairs'))}",
                       f"[{fmt(r.get('unpaired_ci_low', math.nan), True)}, {fmt(r.get('unpaired_ci_high', math.nan), True)}]"]
+        if two and r["baseline"]:
+            cells += ["", "", "", ""]
+        elif two:
+            def pp(v: float) -> str:
+                return "-" if not math.isfinite(v) else f"{v:+.2f}"
+            cells += [f"{int(r.get('draws', 0) or 0)}", pp(r.get("diff_pp", math.nan)),
+                      f"[{pp(r.get('diff_replicate_lo', math.nan))}, {pp(r.get('diff_replicate_hi', math.nan))}]",
+                      f"[{pp(r.get('diff_parameter_lo', math.nan))}, {pp(r.get('diff_parameter_hi', math.nan))}]"]
         lines.append(cells)
     widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
@@ -649,6 +717,10 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
     out.append("Mean over replicates; 95% t-intervals." + (
         f" Differences{pp} are paired by replicate (same cohort and random draws in every scenario)."
         if compare else ""))
+    if two:
+        out.append("Over posterior draws (the same draw in every scenario): diff = mean of the per-draw paired "
+                   "differences; replicate noise = 95% t-interval of R replicates at one parameter set (pooled "
+                   "within draws); parameter uncertainty = 2.5-97.5% quantiles of the per-draw mean differences.")
     if metric == DEFAULT_METRIC:
         out += format_costs(table)
     problems = sweep.problems

@@ -176,6 +176,7 @@ SUBCOMMANDS = {
     "validate": ("dropout_sim.analysis.validation", "print the pattern and calibration checks"),
     "query": ("dropout_sim.analysis.store", "SQL across the sweeps of a results store (extra: store)"),
     "dashboard": ("dropout_sim.app.dashboard", "the planner's dashboard in the browser (extra: dashboard)"),
+    "sensitivity": ("dropout_sim.analysis.sensitivity", "Morris / Sobol sensitivity over the plausible ranges"),
 }
 
 
