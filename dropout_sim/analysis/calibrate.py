@@ -31,6 +31,7 @@ editable install). An installed (non-editable) package should not be written int
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as _dt
 import os
 import sys
@@ -41,7 +42,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..schema import Config, ConfigError
+from ..schema import Config, ConfigError, validate
 
 
 
