@@ -177,7 +177,8 @@ class RoutesConfig:
                                           "chance a Vg1/Vg2 student who fails the year moves up anyway with a "
                                           "missing grade (a subject not passed) instead of repeating; the missing "
                                           "grades must be retaken before the diploma",
-                                          source="calibrated: section-9 targets (most students move up with a failed subject)")
+                                          source="calibrated: section-9 targets (most students move up with a "
+                                          "failed subject)")
     fib_share: float = param(0.7, "share", 0, 1,
                              "share of final-year (Vg3) failers who finish the year without passing ('fullført, "
                              "ikke bestått') and retake exams as private candidates; the rest repeat Vg3 (a final-"
