@@ -224,6 +224,7 @@ class Students(PerStudent):
         self.fib_month[ids] = NO_MONTH
         self.on_pabygg[ids] = False
         self.missing_grades[ids] = 0
+        self.reentry_pending[ids] = False   # a private candidate who passes need not return
 
 
 class HelpReceived:
