@@ -215,6 +215,6 @@ def test_completion_happens_in_june_or_at_a_fagprove():
     in_december = f.completion_month[done] % 12 == 4
     private = f.private_candidate[done]
     vocational = f.track[done] == 1
-    assert np.all(in_june | vocational | (private & in_december))  # academic diplomas in June (private retakes: December too)
+    assert np.all(in_june | vocational | (private & in_december))  # academic: June (private retakes: December)
     assert (private & in_december).any()
     assert f.completion_month[done].min() >= 34   # nobody finishes before June of year 3
