@@ -80,6 +80,7 @@ class Dashboard:
         self.errors: dict[str, Any] = {}
         self.handle = None
         self.results = Results()
+        self.failures: list[str] = []
         self.total = 0
         self.started = 0.0
         self.first_numbers_s: float | None = None
@@ -169,6 +170,8 @@ class Dashboard:
         self.page = pn.Column(title, pn.Row(self.sidebar, results, sizing_mode="stretch_width"),
                               sizing_mode="stretch_width")
         pn.state.add_periodic_callback(self._poll, period=POLL_MS)
+        if pn.state.curdoc is not None:  # a closed tab's runs are stale work too
+            pn.state.on_session_destroyed(lambda _ctx: self._cancel())
 
     def _changed(self, *_: Any) -> None:
         self._dirty_at = time.monotonic()
@@ -208,6 +211,7 @@ class Dashboard:
         self._cancel()
         self.current = key
         self.results = Results()
+        self.failures = []
         self.total = 2 * sc.replicates
         self.started = time.monotonic()
         self.first_numbers_s = self.finished_s = None
@@ -229,14 +233,15 @@ class Dashboard:
             return
         for r in self.handle.results(timeout=0):
             if "error" in r.summary:
-                self.status.object = f"<span id='status'>a run failed: {r.summary['error']}</span>"
+                self.failures.append(f"{r.scenario} replicate {r.replicate}: {r.summary['error']}")
                 continue
             self.results.add(r.scenario, r.replicate, r.summary, r.curve)
+        done = self.results.done + len(self.failures)
         if self.results.pairs() and self.first_numbers_s is None:
             self.first_numbers_s = time.monotonic() - self.started
-        if self.results.done >= self.total and self.finished_s is None:
+        if done >= self.total and self.finished_s is None:
             self.finished_s = time.monotonic() - self.started
-        if self.results.done != self._rendered:
+        if done != self._rendered:
             self._render()
 
     # ---------------------------------------------------------------- rendering
@@ -259,16 +264,18 @@ class Dashboard:
 
     def _render_panes(self) -> None:
         r = self.results
-        self._rendered = r.done
-        done, total = r.done, max(self.total, 1)
+        done, total = r.done + len(self.failures), max(self.total, 1)
+        self._rendered = done
         self.progress.max = total
         self.progress.value = min(done, total)
         state = "done" if done >= total else "running"
         took = f"{self.finished_s:.1f} s" if self.finished_s is not None else \
             f"{time.monotonic() - self.started:.1f} s" if self.started else ""
         first = f"; first numbers after {self.first_numbers_s:.1f} s" if self.first_numbers_s is not None else ""
+        failed = (f"; <b>{len(self.failures)} failed</b> (not in the numbers): {self.failures[0]}"
+                  if self.failures else "")
         status = (f"<span id='status' data-state='{state}'>{state}: {done} of {total} runs "
-                  f"({len(r.pairs())} pairs), {took}{first}</span>")
+                  f"({len(r.pairs())} pairs), {took}{first}{failed}</span>")
         self.headline.object = self._headline_html()
         self.curve.object = self._curve_figure()
         self.process.object = _html_table(

@@ -119,15 +119,15 @@ AGENCY_LABELS = {"school": "school (contact teacher, counsellor)", "health": "sc
 
 
 def _laereplass_key() -> str:
-    """The læreplass-supply key of the schema: a dedicated supply key where one exists, else the
-    chance that a vocational Vg2 passer gets a contract."""
-    for cls, prefix in ((Config, ""),):
-        for f in fields(cls):
-            sub = f.default_factory() if f.default_factory is not MISSING and not f.metadata else None
-            if is_dataclass(sub):
-                for g in fields(sub):
-                    if "laereplass" in g.name and "supply" in g.name:
-                        return f"{prefix}{f.name}.{g.name}"
+    """The læreplass-supply key of the schema: a dedicated supply key where a config section has
+    one (``<section>.<...laereplass...supply...>``), else the chance that a vocational Vg2 passer
+    gets a contract."""
+    for f in fields(Config):
+        section = f.default_factory() if f.default_factory is not MISSING and not f.metadata else None
+        if is_dataclass(section):
+            for g in fields(section):
+                if "laereplass" in g.name and "supply" in g.name:
+                    return f"{f.name}.{g.name}"
     return "progression.laereplass_probability"
 
 
