@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import time
 
 import pytest
 
@@ -111,11 +112,18 @@ def test_runner_streams_paired_results_equal_to_run_simulation_caches_and_cancel
         again = list(runner.start({BASELINE: base}, range(2)).results(timeout=5))
         assert [r.cached for r in again] == [True, True], "the baseline is cached"
 
-        handle = runner.start({SCENARIO: compose_config([*BASE, "intervention.risk_threshold=0.2"])}, range(2, 12))
+        stale = compose_config([*BASE, "intervention.risk_threshold=0.2"])
+        handle = runner.start({SCENARIO: stale}, range(2, 12))
         stream = handle.results(timeout=120)
         next(stream)
         handle.cancel()
         assert list(stream) == [], "a cancelled run yields nothing more"
+        for _ in range(600):                      # let the runs already started finish
+            if not runner._running:
+                break
+            time.sleep(0.1)
+        ran = sum(runner.cached(stale, r) is not None for r in range(2, 12))
+        assert 1 <= ran <= 1 + runner.workers, "runs not yet started when cancelled never run"
         assert config_key(base) != config_key(scen)
     finally:
         runner.shutdown()
