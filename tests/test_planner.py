@@ -35,7 +35,7 @@ def test_controls_carry_the_schema_range_and_the_county_default(controls):
     for key in ("cohort.size", "cohort.vocational_share", "agencies.staffing_scale", "agencies.ppt.posts_per_1000",
                 "regime.colocated", "regime.lead_worker.enabled", "intervention.screening_start_month",
                 "intervention.info_transfer", "intervention.risk_threshold", "intervention.review_interval_months",
-                "intervention.support_intensity", "intervention.queue_order", "progression.laereplass_probability"):
+                "intervention.support_intensity", "intervention.queue_order", "laereplass.contracts_per_1000"):
         assert key in by_key, key
         assert key in by_key[key].title
     assert by_key["cohort.size"].default == 200 and by_key["cohort.size"].shared

@@ -118,17 +118,25 @@ AGENCY_LABELS = {"school": "school (contact teacher, counsellor)", "health": "sc
                  "ot": "OT (follow-up service)", "child_welfare": "child welfare"}
 
 
+LAEREPLASS_KEYS = ("laereplass.contracts_per_1000", "progression.laereplass_probability")
+"""The læreplass supply, by preference: the county's contracts per year (a limited supply matched
+by mastery), or in older schemas the chance a vocational Vg2 passer gets a contract."""
+
+
 def _laereplass_key() -> str:
-    """The læreplass-supply key of the schema: a dedicated supply key where a config section has
-    one (``<section>.<...laereplass...supply...>``), else the chance that a vocational Vg2 passer
-    gets a contract."""
+    """The læreplass-supply key the schema has (the first of :data:`LAEREPLASS_KEYS`), else one
+    whose section or name says læreplass and supply or contracts."""
+    for key in LAEREPLASS_KEYS:
+        if field_meta(key) is not None:
+            return key
     for f in fields(Config):
         section = f.default_factory() if f.default_factory is not MISSING and not f.metadata else None
         if is_dataclass(section):
             for g in fields(section):
-                if "laereplass" in g.name and "supply" in g.name:
-                    return f"{f.name}.{g.name}"
-    return "progression.laereplass_probability"
+                name = f"{f.name}.{g.name}"
+                if "laereplass" in name and ("supply" in name or "contracts" in name):
+                    return name
+    return LAEREPLASS_KEYS[-1]
 
 
 def build_controls(base: Config) -> list[Control]:
@@ -162,8 +170,9 @@ def build_controls(base: Config) -> list[Control]:
         m = f.metadata or {}
         if f.name.endswith("_share") and f.name != "vocational_share" and m.get("unit") == "share":
             add(f"cohort.{f.name}", (m.get("doc") or f.name).capitalize(), county, shared=True)
-    add(_laereplass_key(), "Læreplass supply: chance a vocational Vg2 passer gets an apprenticeship", county,
-        shared=True)
+    key = _laereplass_key()
+    add(key, "Læreplass supply: apprenticeship contracts per year per 1,000 entrants" if "contracts" in key
+        else "Læreplass supply: chance a vocational Vg2 passer gets an apprenticeship", county, shared=True)
 
     staff = "Staffing"
     add("agencies.staffing_scale", "Staffing of every agency (1 = today)", staff)
