@@ -210,13 +210,13 @@ class Dashboard:
             return
         self._cancel()
         self.current = key
-        self.results = Results()
+        self.results = Results(posterior=sc.posterior)
         self.failures = []
         self.total = 2 * sc.replicates
         self.started = time.monotonic()
         self.first_numbers_s = self.finished_s = None
         self._rendered = -1
-        self.handle = self.runner.start({BASELINE: b_cfg, SCENARIO: s_cfg}, range(sc.replicates))
+        self.handle = self.runner.start({BASELINE: b_cfg, SCENARIO: s_cfg}, range(sc.replicates), sc.prepare())
         self._render_panes()
 
     def _cancel(self) -> None:
@@ -254,8 +254,8 @@ class Dashboard:
                 f"(paired, 95 % replicate interval, {p.n} pairs):</div>"
                 f"<div id='headline' style='font-size:32px;font-weight:bold'>{r.headline()}</div>"
                 f"<div style='font-size:13px;color:#555'>scenario <span id='scenario-completion'>{scen}</span>, "
-                f"baseline <span id='baseline-completion'>{base}</span>. Parameter interval: not shown "
-                "(no posterior of the calibrated parameters is shipped).</div>")
+                f"baseline <span id='baseline-completion'>{base}</span>. "
+                f"<span id='parameter-interval'>{r.parameter_interval()}</span>.</div>")
 
     def _render(self) -> None:
         """Update every pane in one message, the status last (tests wait on the status)."""
@@ -353,21 +353,21 @@ class Dashboard:
         sc = self.scenario
         if sc is None:
             return
-        n = sc.replicates
+        n, post = sc.replicates, bool(sc.posterior)
         self.reproduce.object = (
             "<div>The scenario, one run:</div>"
             f"<pre id='command' style='white-space:pre-wrap'>{html.escape(command(sc.overrides()))}</pre>"
             f"<div>Its {n} paired replicates and the baseline's, as a sweep and report:</div>"
             f"<pre id='sweep-command' style='white-space:pre-wrap'>"
-            f"{html.escape(command(sc.overrides(), n))} hydra/launcher=joblib hydra.sweep.dir=multirun/scenario\n"
-            f"{html.escape(command(sc.baseline_overrides(), n))} hydra/launcher=joblib "
+            f"{html.escape(command(sc.overrides(), n, post))} hydra/launcher=joblib hydra.sweep.dir=multirun/scenario\n"
+            f"{html.escape(command(sc.baseline_overrides(), n, post))} hydra/launcher=joblib "
             "hydra.sweep.dir=multirun/baseline</pre>")
 
     def _yaml(self) -> Any:
         import io
 
         sc = self.scenario
-        text = experiment_yaml(sc.overrides(), "dashboard", sc.replicates) if sc else ""
+        text = experiment_yaml(sc.overrides(), "dashboard", sc.replicates, bool(sc.posterior)) if sc else ""
         return io.StringIO(text)
 
     def _csv(self) -> Any:
