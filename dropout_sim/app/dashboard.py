@@ -329,16 +329,17 @@ class Dashboard:
 
         fig = Figure(figsize=(6.6, 4.0))
         ax = fig.add_subplot()
-        for name, colour, label in ((BASELINE, GREY, "baseline: today's siloed services"),
-                                    (SCENARIO, BLUE, "scenario")):
+        # the scenario first, the baseline dashed on top: when they nearly coincide both stay visible
+        for name, colour, label, style in ((SCENARIO, BLUE, "scenario", "-"),
+                                           (BASELINE, GREY, "baseline: today's siloed services", "--")):
             x, mean, lo, hi = self.results.curve_band(name)
             if x.size == 0:
                 continue
             at60 = five_year_value(x, mean)
             ax.fill_between(x, lo * 100, hi * 100, color=colour, alpha=0.2, lw=0)
-            ax.plot(x, mean * 100, color=colour, lw=1.8,
+            ax.plot(x, mean * 100, color=colour, lw=1.8, ls=style,
                     label=f"{label} ({at60 * 100:.1f} % at 60 months)" if math.isfinite(at60) else label)
-        ax.axvline(60, color="black", ls="--", lw=1, label="five years (60 months)")
+        ax.axvline(60, color="black", ls=":", lw=1.2, label="five years (60 months)")
         ax.set_xlabel("months since the first day of Vg1")
         ax.set_ylabel("completed (%)")
         ax.set_title("Completion curves, mean and 95 % band over replicates", fontsize=10)
