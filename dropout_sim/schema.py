@@ -127,14 +127,14 @@ class PopulationConfig:
                                            "girls' mean minus boys' within each parents' education level "
                                            "(girls get +gap/2, boys -gap/2)",
                                            source="source: SSB 2020, girls 45.4, boys 41.0")
-    grade_points_sd: float = param(8.0, "grade points", 0, 25,
+    grade_points_sd: float = param(9.65, "grade points", 0, 25,
                                    "spread of grade points within a gender x parents' education group (each "
                                    "group's mean on the 10-60 scale stays its configured mean)",
-                                   source="starting value: SSB, the spread of grunnskolepoeng is about 8-9")
-    grade_points_skew: float = param(-2.5, "skew-normal shape", -20, 20,
+                                   source="calibrated: section-9 targets (grade-point bands)")
+    grade_points_skew: float = param(-2.84, "skew-normal shape", -20, 20,
                                      "shape of the grade-point distribution (negative: a long tail of low "
                                      "scores, students with missing grades); 0 = normal",
-                                     source="starting value: the register's long tail below 25 points")
+                                     source="calibrated: section-9 targets (the register's long tail below 25 points)")
     track_grade_points_slope: float = param(0.17, "logit per grade point", 0, 5,
                                             "how strongly low grade points steer the choice of yrkesfag (the "
                                             "intercept is solved so the vocational share is cohort.vocational_share)",
@@ -181,15 +181,16 @@ class RoutesConfig:
                                           "chance a Vg1/Vg2 student who fails the year moves up anyway with a "
                                           "missing grade (a subject not passed) instead of repeating; the missing "
                                           "grades must be retaken before the diploma",
-                                          source="calibrated: section-9 targets (most students move up with a failed subject)")
+                                          source="calibrated: section-9 targets (most students move up with a "
+                                          "failed subject)")
     fib_share: float = param(0.7, "share", 0, 1,
                              "share of final-year (Vg3) failers who finish the year without passing ('fullført, "
                              "ikke bestått') and retake exams as private candidates; the rest repeat Vg3 (a final-"
                              "year passer still missing an earlier grade that a retake in June does not clear "
                              "is always 'fullført, ikke bestått')")
-    private_retake_prob: float = param(0.35, "probability per exam term", 0, 1,
+    private_retake_prob: float = param(0.387, "probability per exam term", 0, 1,
                                        "chance a private candidate sits the missing exams in an exam term "
-                                       "(December, June)")
+                                       "(December, June)", source="calibrated: section-9 targets (years 4-5)")
     private_mastery_gain: float = param(0.05, "mastery", 0, 1,
                                         "mastery gained by preparing for a retake (added before the pass draw)")
     private_window_months: int = param(30, "months", 0, 120,
@@ -201,7 +202,7 @@ class RoutesConfig:
 class LaereplassConfig:
     """Apprenticeship contracts: a limited county supply each year, matched by mastery."""
 
-    contracts_per_1000: float = param(236.4, "contracts per year per 1,000 Vg1 entrants", 0, 1000,
+    contracts_per_1000: float = param(238.6, "contracts per year per 1,000 Vg1 entrants", 0, 1000,
                                       "new apprenticeship contracts employers offer each year (from June), per 1,000 "
                                       "students of one intake (the county's size); a bad year for employers is a "
                                       "lower value", source="calibrated: SSB 2023, 79 % direct progression from "
@@ -250,11 +251,11 @@ class DynamicsConfig:
     engagement_mastery: float = param(3.0, "logit per mastery", 0, 50, "avoidance: low mastery lowers attendance")
     engagement_strain: float = param(3.5, "logit per strain", 0, 50, "high strain lowers attendance")
     engagement_belonging: float = param(1.5, "logit per belonging", 0, 50, "belonging raises attendance")
-    dropout_intercept: float = param(-8.6968, "logit per month", -30, 10, "base monthly dropout hazard",
+    dropout_intercept: float = param(-8.83, "logit per month", -30, 10, "base monthly dropout hazard",
                                      source="calibrated")
     dropout_engagement: float = param(5.0, "logit per unit absence", 0, 50, "hazard from low attendance")
     dropout_strain: float = param(3.0, "logit per strain", 0, 50, "hazard from high strain")
-    dropout_mastery: float = param(4.4804, "logit per unit low mastery", 0, 50, "hazard from low mastery",
+    dropout_mastery: float = param(4.355, "logit per unit low mastery", 0, 50, "hazard from low mastery",
                                    source="calibrated: the grade-point gradient (brief section 9)")
     dropout_vocational: float = param(0.0, "logit", -10, 10, "extra hazard on the vocational track",
                                       source="calibrated")
@@ -277,7 +278,7 @@ class DynamicsConfig:
 class ProgressionConfig:
     """June progression decisions, the læreplass bottleneck and the fagprøve."""
 
-    pass_threshold: float = param(0.5718, "mastery", 0, 1, "mastery at which passing the year is 50/50",
+    pass_threshold: float = param(0.584, "mastery", 0, 1, "mastery at which passing the year is 50/50",
                                   source="calibrated")
     pass_slope: float = param(8.0, "logit per mastery", 0, 100, "steepness of the June pass decision",
                                 source="calibrated: on time vs within five years (brief section 9)")

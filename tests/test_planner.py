@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import time
 
 import pytest
 
@@ -34,7 +35,7 @@ def test_controls_carry_the_schema_range_and_the_county_default(controls):
     for key in ("cohort.size", "cohort.vocational_share", "agencies.staffing_scale", "agencies.ppt.posts_per_1000",
                 "regime.colocated", "regime.lead_worker.enabled", "intervention.screening_start_month",
                 "intervention.info_transfer", "intervention.risk_threshold", "intervention.review_interval_months",
-                "intervention.support_intensity", "intervention.queue_order", "progression.laereplass_probability"):
+                "intervention.support_intensity", "intervention.queue_order", "laereplass.contracts_per_1000"):
         assert key in by_key, key
         assert key in by_key[key].title
     assert by_key["cohort.size"].default == 200 and by_key["cohort.size"].shared
@@ -111,11 +112,18 @@ def test_runner_streams_paired_results_equal_to_run_simulation_caches_and_cancel
         again = list(runner.start({BASELINE: base}, range(2)).results(timeout=5))
         assert [r.cached for r in again] == [True, True], "the baseline is cached"
 
-        handle = runner.start({SCENARIO: compose_config([*BASE, "intervention.risk_threshold=0.2"])}, range(2, 12))
+        stale = compose_config([*BASE, "intervention.risk_threshold=0.2"])
+        handle = runner.start({SCENARIO: stale}, range(2, 12))
         stream = handle.results(timeout=120)
         next(stream)
         handle.cancel()
         assert list(stream) == [], "a cancelled run yields nothing more"
+        for _ in range(600):                      # let the runs already started finish
+            if not runner._running:
+                break
+            time.sleep(0.1)
+        ran = sum(runner.cached(stale, r) is not None for r in range(2, 12))
+        assert 1 <= ran <= 1 + runner.workers, "runs not yet started when cancelled never run"
         assert config_key(base) != config_key(scen)
     finally:
         runner.shutdown()
@@ -154,3 +162,36 @@ def test_dashboard_command_refuses_bad_arguments_with_one_line(capsys):
     assert main(["--no-browser", "cohort.size=0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dropout-sim: error: ") and "\n" not in err
+
+
+def test_with_a_shipped_posterior_pairs_run_draws_and_the_headline_gets_a_parameter_interval(controls):
+    from dropout_sim.app.planner import posterior_pair, shipped_posteriors, with_posterior_draw
+    from dropout_sim.posterior import load
+
+    names = shipped_posteriors()
+    if not names:
+        pytest.skip("no posterior shipped in configs/posteriors/")
+    by_key = {c.key: c for c in controls}
+    assert by_key["posterior"].choices[1:] == tuple(names) and by_key["posterior"].shared
+    sc = scenario(controls, posterior=names[0], intervention__screening_start_month=0, replicates=4)
+    assert sc.check() == {}
+    assert f"posterior={names[0]}" in sc.baseline_overrides(), "scenario and baseline share the posterior"
+    cfg = with_posterior_draw(sc.composed[SCENARIO], 3)
+    assert (cfg.draw, cfg.replicate) == posterior_pair(3) == (1, 1)
+    for key, value in load(names[0]).draw(1).items():
+        section, name = key.split(".")
+        assert getattr(getattr(cfg, section), name) == pytest.approx(value), key
+    assert "'draw=range(0,2)' 'replicate=range(0,2)'" in command(sc.overrides(), 4, posterior=True)
+
+    runner = LocalScenarioRunner(workers=2)
+    try:
+        res = Results(posterior=sc.posterior)
+        for r in runner.start(dict(sc.composed), range(4), sc.prepare()).results(timeout=300):
+            res.add(r.scenario, r.replicate, r.summary, r.curve)
+    finally:
+        runner.shutdown()
+    stats = res.draw_stats()
+    assert stats["draws"] == 2
+    assert res.headline() == (f"{stats['diff_pp']:+.1f} pp [{stats['diff_replicate_lo']:+.1f}, "
+                              f"{stats['diff_replicate_hi']:+.1f}]")
+    assert res.parameter_interval().startswith(f"Parameter interval ({names[0]}, 2 draws): [")

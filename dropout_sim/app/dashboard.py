@@ -80,6 +80,7 @@ class Dashboard:
         self.errors: dict[str, Any] = {}
         self.handle = None
         self.results = Results()
+        self.failures: list[str] = []
         self.total = 0
         self.started = 0.0
         self.first_numbers_s: float | None = None
@@ -169,6 +170,8 @@ class Dashboard:
         self.page = pn.Column(title, pn.Row(self.sidebar, results, sizing_mode="stretch_width"),
                               sizing_mode="stretch_width")
         pn.state.add_periodic_callback(self._poll, period=POLL_MS)
+        if pn.state.curdoc is not None:  # a closed tab's runs are stale work too
+            pn.state.on_session_destroyed(lambda _ctx: self._cancel())
 
     def _changed(self, *_: Any) -> None:
         self._dirty_at = time.monotonic()
@@ -207,12 +210,13 @@ class Dashboard:
             return
         self._cancel()
         self.current = key
-        self.results = Results()
+        self.results = Results(posterior=sc.posterior)
+        self.failures = []
         self.total = 2 * sc.replicates
         self.started = time.monotonic()
         self.first_numbers_s = self.finished_s = None
         self._rendered = -1
-        self.handle = self.runner.start({BASELINE: b_cfg, SCENARIO: s_cfg}, range(sc.replicates))
+        self.handle = self.runner.start({BASELINE: b_cfg, SCENARIO: s_cfg}, range(sc.replicates), sc.prepare())
         self._render_panes()
 
     def _cancel(self) -> None:
@@ -229,14 +233,15 @@ class Dashboard:
             return
         for r in self.handle.results(timeout=0):
             if "error" in r.summary:
-                self.status.object = f"<span id='status'>a run failed: {r.summary['error']}</span>"
+                self.failures.append(f"{r.scenario} replicate {r.replicate}: {r.summary['error']}")
                 continue
             self.results.add(r.scenario, r.replicate, r.summary, r.curve)
+        done = self.results.done + len(self.failures)
         if self.results.pairs() and self.first_numbers_s is None:
             self.first_numbers_s = time.monotonic() - self.started
-        if self.results.done >= self.total and self.finished_s is None:
+        if done >= self.total and self.finished_s is None:
             self.finished_s = time.monotonic() - self.started
-        if self.results.done != self._rendered:
+        if done != self._rendered:
             self._render()
 
     # ---------------------------------------------------------------- rendering
@@ -249,8 +254,8 @@ class Dashboard:
                 f"(paired, 95 % replicate interval, {p.n} pairs):</div>"
                 f"<div id='headline' style='font-size:32px;font-weight:bold'>{r.headline()}</div>"
                 f"<div style='font-size:13px;color:#555'>scenario <span id='scenario-completion'>{scen}</span>, "
-                f"baseline <span id='baseline-completion'>{base}</span>. Parameter interval: not shown "
-                "(no posterior of the calibrated parameters is shipped).</div>")
+                f"baseline <span id='baseline-completion'>{base}</span>. "
+                f"<span id='parameter-interval'>{r.parameter_interval()}</span>.</div>")
 
     def _render(self) -> None:
         """Update every pane in one message, the status last (tests wait on the status)."""
@@ -259,16 +264,18 @@ class Dashboard:
 
     def _render_panes(self) -> None:
         r = self.results
-        self._rendered = r.done
-        done, total = r.done, max(self.total, 1)
+        done, total = r.done + len(self.failures), max(self.total, 1)
+        self._rendered = done
         self.progress.max = total
         self.progress.value = min(done, total)
         state = "done" if done >= total else "running"
         took = f"{self.finished_s:.1f} s" if self.finished_s is not None else \
             f"{time.monotonic() - self.started:.1f} s" if self.started else ""
         first = f"; first numbers after {self.first_numbers_s:.1f} s" if self.first_numbers_s is not None else ""
+        failed = (f"; <b>{len(self.failures)} failed</b> (not in the numbers): {self.failures[0]}"
+                  if self.failures else "")
         status = (f"<span id='status' data-state='{state}'>{state}: {done} of {total} runs "
-                  f"({len(r.pairs())} pairs), {took}{first}</span>")
+                  f"({len(r.pairs())} pairs), {took}{first}{failed}</span>")
         self.headline.object = self._headline_html()
         self.curve.object = self._curve_figure()
         self.process.object = _html_table(
@@ -322,16 +329,17 @@ class Dashboard:
 
         fig = Figure(figsize=(6.6, 4.0))
         ax = fig.add_subplot()
-        for name, colour, label in ((BASELINE, GREY, "baseline: today's siloed services"),
-                                    (SCENARIO, BLUE, "scenario")):
+        # the scenario first, the baseline dashed on top: when they nearly coincide both stay visible
+        for name, colour, label, style in ((SCENARIO, BLUE, "scenario", "-"),
+                                           (BASELINE, GREY, "baseline: today's siloed services", "--")):
             x, mean, lo, hi = self.results.curve_band(name)
             if x.size == 0:
                 continue
             at60 = five_year_value(x, mean)
             ax.fill_between(x, lo * 100, hi * 100, color=colour, alpha=0.2, lw=0)
-            ax.plot(x, mean * 100, color=colour, lw=1.8,
+            ax.plot(x, mean * 100, color=colour, lw=1.8, ls=style,
                     label=f"{label} ({at60 * 100:.1f} % at 60 months)" if math.isfinite(at60) else label)
-        ax.axvline(60, color="black", ls="--", lw=1, label="five years (60 months)")
+        ax.axvline(60, color="black", ls=":", lw=1.2, label="five years (60 months)")
         ax.set_xlabel("months since the first day of Vg1")
         ax.set_ylabel("completed (%)")
         ax.set_title("Completion curves, mean and 95 % band over replicates", fontsize=10)
@@ -346,21 +354,21 @@ class Dashboard:
         sc = self.scenario
         if sc is None:
             return
-        n = sc.replicates
+        n, post = sc.replicates, bool(sc.posterior)
         self.reproduce.object = (
             "<div>The scenario, one run:</div>"
             f"<pre id='command' style='white-space:pre-wrap'>{html.escape(command(sc.overrides()))}</pre>"
             f"<div>Its {n} paired replicates and the baseline's, as a sweep and report:</div>"
             f"<pre id='sweep-command' style='white-space:pre-wrap'>"
-            f"{html.escape(command(sc.overrides(), n))} hydra/launcher=joblib hydra.sweep.dir=multirun/scenario\n"
-            f"{html.escape(command(sc.baseline_overrides(), n))} hydra/launcher=joblib "
+            f"{html.escape(command(sc.overrides(), n, post))} hydra/launcher=joblib hydra.sweep.dir=multirun/scenario\n"
+            f"{html.escape(command(sc.baseline_overrides(), n, post))} hydra/launcher=joblib "
             "hydra.sweep.dir=multirun/baseline</pre>")
 
     def _yaml(self) -> Any:
         import io
 
         sc = self.scenario
-        text = experiment_yaml(sc.overrides(), "dashboard", sc.replicates) if sc else ""
+        text = experiment_yaml(sc.overrides(), "dashboard", sc.replicates, bool(sc.posterior)) if sc else ""
         return io.StringIO(text)
 
     def _csv(self) -> Any:

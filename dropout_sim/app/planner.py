@@ -118,17 +118,57 @@ AGENCY_LABELS = {"school": "school (contact teacher, counsellor)", "health": "sc
                  "ot": "OT (follow-up service)", "child_welfare": "child welfare"}
 
 
+LAEREPLASS_KEYS = ("laereplass.contracts_per_1000", "progression.laereplass_probability")
+"""The læreplass supply, by preference: the county's contracts per year (a limited supply matched
+by mastery), or in older schemas the chance a vocational Vg2 passer gets a contract."""
+
+
 def _laereplass_key() -> str:
-    """The læreplass-supply key of the schema: a dedicated supply key where one exists, else the
-    chance that a vocational Vg2 passer gets a contract."""
-    for cls, prefix in ((Config, ""),):
-        for f in fields(cls):
-            sub = f.default_factory() if f.default_factory is not MISSING and not f.metadata else None
-            if is_dataclass(sub):
-                for g in fields(sub):
-                    if "laereplass" in g.name and "supply" in g.name:
-                        return f"{prefix}{f.name}.{g.name}"
-    return "progression.laereplass_probability"
+    """The læreplass-supply key the schema has (the first of :data:`LAEREPLASS_KEYS`), else one
+    whose section or name says læreplass and supply or contracts."""
+    for key in LAEREPLASS_KEYS:
+        if field_meta(key) is not None:
+            return key
+    for f in fields(Config):
+        section = f.default_factory() if f.default_factory is not MISSING and not f.metadata else None
+        if is_dataclass(section):
+            for g in fields(section):
+                name = f"{f.name}.{g.name}"
+                if "laereplass" in name and ("supply" in name or "contracts" in name):
+                    return name
+    return LAEREPLASS_KEYS[-1]
+
+
+NO_POSTERIOR = "none"
+POSTERIOR_REPLICATES = 2
+"""With a posterior, pair i runs draw i // 2, replicate i % 2: two replicates per draw give the
+replicate-noise interval within draws, the draws the parameter interval."""
+
+
+def shipped_posteriors() -> list[str]:
+    """Names of the posteriors shipped in the package (``configs/posteriors/<name>/particles.csv``)."""
+    from importlib import resources
+
+    try:
+        root = resources.files("dropout_sim.configs") / "posteriors"
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "particles.csv").is_file())
+    except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
+        return []
+
+
+def posterior_pair(i: int) -> tuple[int, int]:
+    """(draw, replicate) of pair ``i`` when a posterior is used."""
+    return i // POSTERIOR_REPLICATES, i % POSTERIOR_REPLICATES
+
+
+def with_posterior_draw(cfg: Config, i: int) -> Config:
+    """Pair ``i``'s config under ``cfg.posterior``: draw i // 2's parameters, replicate i % 2."""
+    from ..posterior import apply
+
+    out = copy.deepcopy(cfg)
+    out.draw, out.replicate = posterior_pair(i)
+    apply(out)
+    return out
 
 
 def build_controls(base: Config) -> list[Control]:
@@ -162,8 +202,9 @@ def build_controls(base: Config) -> list[Control]:
         m = f.metadata or {}
         if f.name.endswith("_share") and f.name != "vocational_share" and m.get("unit") == "share":
             add(f"cohort.{f.name}", (m.get("doc") or f.name).capitalize(), county, shared=True)
-    add(_laereplass_key(), "Læreplass supply: chance a vocational Vg2 passer gets an apprenticeship", county,
-        shared=True)
+    key = _laereplass_key()
+    add(key, "Læreplass supply: apprenticeship contracts per year per 1,000 entrants" if "contracts" in key
+        else "Læreplass supply: chance a vocational Vg2 passer gets an apprenticeship", county, shared=True)
 
     staff = "Staffing"
     add("agencies.staffing_scale", "Staffing of every agency (1 = today)", staff)
@@ -187,6 +228,13 @@ def build_controls(base: Config) -> list[Control]:
     add("intervention.queue_order", "Order of the school's queue", early)
     controls.append(Control("replicates", "Paired replicates", "int", 20, "Run", lo=1, hi=MAX_REPLICATES,
                             unit="runs per scenario", doc="replicate r of scenario and baseline share draws"))
+    posteriors = shipped_posteriors()
+    if posteriors and field_meta("posterior") is not None:
+        controls.append(Control(
+            "posterior", "Parameter uncertainty: run over the draws of a calibration posterior", "choice",
+            base.posterior or NO_POSTERIOR, "Run", shared=True, choices=(NO_POSTERIOR, *posteriors),
+            doc="pair i runs posterior draw i // 2, replicate i % 2, in scenario and baseline alike; the "
+                "drawn parameters replace the controls of the same keys"))
     return controls
 
 
@@ -285,8 +333,23 @@ class Scenario:
         return out
 
     def county_overrides(self) -> list[str]:
-        return [f"{c.key}={_fmt(self.values[c.key])}" for c in self.controls
-                if c.shared and c.key in self.values and self.changed(c.key)]
+        """The county's values and the posterior: shared by scenario and baseline."""
+        out = []
+        for c in self.controls:
+            if c.shared and c.key in self.values and self.changed(c.key):
+                value = self.values[c.key]
+                out.append(f"{c.key}=null" if c.key == "posterior" and value == NO_POSTERIOR
+                           else f"{c.key}={_fmt(value)}")
+        return out
+
+    @property
+    def posterior(self) -> str | None:
+        value = self.values.get("posterior", NO_POSTERIOR)
+        return None if value in (None, NO_POSTERIOR) else str(value)
+
+    def prepare(self) -> Any:
+        """The runner's ``prepare`` for this scenario: posterior draws when a posterior is chosen."""
+        return with_posterior_draw if self.posterior else None
 
     def overrides(self) -> list[str]:
         """The scenario: base, county, services and early intervention (only what differs)."""
@@ -353,13 +416,17 @@ def _range(c: Control) -> str:
     return f">= {c.lo:g}{unit}" if c.lo is not None else f"<= {c.hi:g}{unit}"
 
 
-def command(overrides: Sequence[str], replicates: int | None = None) -> str:
-    """The ``dropout-sim`` command line of ``overrides`` (a sweep over replicates if given)."""
+def command(overrides: Sequence[str], replicates: int | None = None, posterior: bool = False) -> str:
+    """The ``dropout-sim`` command line of ``overrides`` (a sweep over ``replicates`` pairs if
+    given; with ``posterior``, over the draws and replicates those pairs run)."""
     args = ["dropout-sim"]
     if replicates is not None:
         args += ["-m"]
     args += list(overrides)
-    if replicates is not None:
+    if replicates is not None and posterior:
+        draws = -(-replicates // POSTERIOR_REPLICATES)
+        args += [f"draw=range(0,{draws})", f"replicate=range(0,{min(replicates, POSTERIOR_REPLICATES)})"]
+    elif replicates is not None:
         args.append(f"replicate=range(0,{replicates})")
     return " ".join(shlex.quote(a) for a in args)
 
@@ -372,7 +439,8 @@ def config_groups() -> set[str]:
     return {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")}
 
 
-def experiment_yaml(overrides: Sequence[str], name: str = "dashboard", replicates: int = 20) -> str:
+def experiment_yaml(overrides: Sequence[str], name: str = "dashboard", replicates: int = 20,
+                    posterior: bool = False) -> str:
     """``overrides`` as an experiment file (``configs/experiment/`` style) an analyst can sweep."""
     import yaml
 
@@ -394,10 +462,10 @@ def experiment_yaml(overrides: Sequence[str], name: str = "dashboard", replicate
         "# @package _global_",
         "# A scenario from the dashboard (dropout-sim dashboard). Save as <DIR>/experiment/"
         f"{name}.yaml and run its paired replicates:",
-        f"#   dropout-sim --config-dir <DIR> -m experiment={name} 'replicate=range(0,{replicates})' "
-        "hydra/launcher=joblib",
+        f"#   {command([f'--config-dir <DIR>', f'experiment={name}'], replicates, posterior)} "
+        "hydra/launcher=joblib".replace("'--config-dir <DIR>'", "--config-dir <DIR>"),
         "# the same as the command line:",
-        f"#   {command(overrides, replicates)}",
+        f"#   {command(overrides, replicates, posterior)}",
     ]
     text = "\n".join(head) + "\n"
     if defaults:
@@ -438,6 +506,8 @@ class Results:
 
     summaries: dict[str, dict[int, dict]] = field(default_factory=lambda: {BASELINE: {}, SCENARIO: {}})
     curves: dict[str, dict[int, list[float]]] = field(default_factory=lambda: {BASELINE: {}, SCENARIO: {}})
+    posterior: str | None = None
+    """When set, pair i ran posterior draw i // 2, replicate i % 2 (:func:`posterior_pair`)."""
 
     def add(self, scenario: str, replicate: int, summary: dict, curve: Sequence[float]) -> None:
         self.summaries[scenario][replicate] = summary
@@ -460,13 +530,49 @@ class Results:
         return Paired(mb, ms, d, lo, hi, n)
 
     def headline(self) -> str:
-        """``+X.X pp [lo, hi]``: completion within 60 months, scenario minus baseline, paired."""
+        """``+X.X pp [lo, hi]``: completion within 60 months, scenario minus baseline, paired,
+        with the replicate interval (within posterior draws when a posterior is used)."""
         p = self.paired("completion_5y", 100.0)
         if p.n == 0:
             return "waiting for the first pair of runs"
+        if self.posterior:
+            d = self.draw_stats()
+            if d is not None and math.isfinite(d["diff_replicate_lo"]):
+                return f"{d['diff_pp']:+.1f} pp [{d['diff_replicate_lo']:+.1f}, {d['diff_replicate_hi']:+.1f}]"
         if p.n < 2:
             return f"{p.diff:+.1f} pp [interval from 2 replicates]"
         return f"{p.diff:+.1f} pp [{p.lo:+.1f}, {p.hi:+.1f}]"
+
+    def draw_stats(self) -> dict[str, float] | None:
+        """With a posterior: the report's split of the paired gain (pp) into replicate noise within
+        draws and parameter uncertainty across draws (:func:`dropout_sim.analysis.report.draw_intervals`)."""
+        import pandas as pd
+
+        from ..analysis.report import draw_intervals
+
+        reps = self.pairs()
+        if not self.posterior or not reps:
+            return None
+        rows = []
+        for sc in (BASELINE, SCENARIO):
+            for i in reps:
+                draw, rep = posterior_pair(i)
+                rows.append({"scenario": sc, "seed": 0, "replicate": rep, "draw": draw,
+                             "completion_5y": _get(self.summaries[sc][i], "completion_5y")})
+        table = draw_intervals(pd.DataFrame(rows), "completion_5y", BASELINE)
+        if table.empty:
+            return None
+        return table.iloc[0].to_dict()
+
+    def parameter_interval(self) -> str:
+        """The parameter interval beside the headline, in words."""
+        if not self.posterior:
+            return "Parameter interval: choose a posterior under Run to see it"
+        d = self.draw_stats()
+        if d is None or not math.isfinite(d["diff_parameter_lo"]):
+            return f"Parameter interval ({self.posterior}): from 2 posterior draws"
+        return (f"Parameter interval ({self.posterior}, {int(d['draws'])} draws): "
+                f"[{d['diff_parameter_lo']:+.1f}, {d['diff_parameter_hi']:+.1f}] pp")
 
     def curve_band(self, scenario: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(x, mean, low, high) of the completion curve; x = months since the first day of Vg1 at

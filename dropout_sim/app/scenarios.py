@@ -23,7 +23,7 @@ import queue
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from ..schema import Config
 
@@ -72,6 +72,24 @@ def config_key(cfg: Config) -> str:
     return config_hash(config_yaml(plain))
 
 
+Prepare = Callable[[Config, int], Config]
+"""``prepare(cfg, i)``: the config of pair ``i`` of a scenario (a new object; ``cfg`` untouched)."""
+
+
+def with_replicate(cfg: Config, i: int) -> Config:
+    """The default pairing: pair ``i`` is replicate ``i``."""
+    out = copy.deepcopy(cfg)
+    out.replicate = int(i)
+    return out
+
+
+def run_key(cfg: Config) -> str:
+    """The hash of a run's full config (replicate and posterior draw included): the cache key."""
+    from ..runs.results import config_hash, config_yaml
+
+    return config_hash(config_yaml(cfg))
+
+
 class RunHandle(Protocol):
     """Work started by a :class:`ScenarioRunner`."""
 
@@ -87,7 +105,10 @@ class RunHandle(Protocol):
 class ScenarioRunner(Protocol):
     """Runs paired replicates of named scenarios (name -> validated Config) in the background."""
 
-    def start(self, scenarios: Mapping[str, Config], replicates: Sequence[int]) -> RunHandle: ...
+    def start(self, scenarios: Mapping[str, Config], replicates: Sequence[int],
+              prepare: Prepare | None = None) -> RunHandle:
+        """Run pair ``i`` of every scenario for each ``i`` in ``replicates``; ``prepare(cfg, i)`` gives
+        that pair's config (default: replicate ``i``; the dashboard also sets a posterior draw)."""
 
     def shutdown(self) -> None: ...
 
@@ -158,12 +179,14 @@ class LocalScenarioRunner:
         for fut in [self._pool.submit(_import_model) for _ in range(self.workers)]:
             fut.result()
 
-    def cached(self, cfg: Config, replicate: int) -> dict[str, Any] | None:
+    def cached(self, cfg: Config, replicate: int, prepare: Prepare | None = None) -> dict[str, Any] | None:
+        run_cfg = (prepare or with_replicate)(cfg, replicate)
         with self._lock:
-            return self._cache.get((config_key(cfg), replicate))
+            return self._cache.get((run_key(run_cfg), replicate))
 
-    def start(self, scenarios: Mapping[str, Config], replicates: Sequence[int]) -> _Handle:
-        keys = {name: config_key(cfg) for name, cfg in scenarios.items()}
+    def start(self, scenarios: Mapping[str, Config], replicates: Sequence[int],
+              prepare: Prepare | None = None) -> _Handle:
+        prepare = prepare or with_replicate
         handle = _Handle(self, total=len(scenarios) * len(replicates))
         handle.pending = handle.total
         if handle.total == 0:
@@ -173,13 +196,14 @@ class LocalScenarioRunner:
         # leaves at most ``workers`` stale runs going.
         for r in replicates:
             for name, cfg in scenarios.items():
-                key = (keys[name], int(r))
+                run_cfg = prepare(cfg, int(r))
+                key = (run_key(run_cfg), int(r))
                 with self._lock:
                     hit = self._cache.get(key)
                 if hit is not None:
                     handle._deliver(ReplicateResult(name, int(r), hit["summary"], hit["curve"], key[0], cached=True))
                 else:
-                    handle.todo.append((name, key, cfg))
+                    handle.todo.append((name, key, run_cfg))
         self._pump(handle)
         return handle
 
@@ -194,9 +218,7 @@ class LocalScenarioRunner:
                 hit = self._cache.get(key)
                 fut = None if hit is not None else self._running.get(key)
                 if hit is None and fut is None:
-                    run_cfg = copy.deepcopy(cfg)
-                    run_cfg.replicate = key[1]
-                    fut = self._pool.submit(run_condensed, run_cfg)
+                    fut = self._pool.submit(run_condensed, cfg)
                     self._running[key] = fut
                     self._interest[key] = 0
                     new = True

@@ -151,5 +151,6 @@ def draw_cohort(cohort: CohortConfig, gen: np.random.Generator, n: int,
     needs[gen.random(n) < np.clip(cohort.practical_prevalence * practical_w / practical_w.mean(), 0, 1)] |= \
         NEED_BIT["practical"]
     return {"gender": gender, "parents_education": education, "track": track, "grade_points": gp,
-            "mastery": mastery, "strain": strain, "belonging": belonging, "climate": belonging.copy(), "trust": trust, "trust0": trust.copy(), "engagement": engagement,
+            "mastery": mastery, "strain": strain, "belonging": belonging, "climate": belonging.copy(),
+            "trust": trust, "trust0": trust.copy(), "engagement": engagement,
             "needs": needs}

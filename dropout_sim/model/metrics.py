@@ -428,10 +428,12 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
         "completion_5y_by_gender": by_gender,
         "completion_5y_by_parents_education": by_education,
         "completion_on_time": _share(on_time),
-        "completion_on_time_by_track": {name: _share(on_time, f.track == code) for code, name in enumerate(TRACK_NAMES)},
+        "completion_on_time_by_track": {name: _share(on_time, f.track == code)
+                                        for code, name in enumerate(TRACK_NAMES)},
         "completion_5y_gaps": gaps,
         "grade_points_mean": {"all": _mean(f.grade_points),
-                              **{name: _mean(f.grade_points[f.gender == code]) for code, name in enumerate(GENDER_NAMES)},
+                              **{name: _mean(f.grade_points[f.gender == code])
+                                 for code, name in enumerate(GENDER_NAMES)},
                               **{name: _mean(f.grade_points[f.entry_track == code])
                                  for code, name in enumerate(TRACK_NAMES)}},
         "progression_rates": progression_rates(f),

@@ -60,8 +60,8 @@ NEED_BIT = {name: np.uint8(1 << i) for i, name in enumerate(NEEDS)}
 """Bit of each need in ``Students.needs`` (a bit field: testing a set of needs is one AND)."""
 NO_MONTH = -1
 """Sentinel in the ``*_month`` arrays: the event has not happened."""
-INTAKE_STATES = ("gender", "parents_education", "track", "grade_points", "mastery", "strain", "belonging", "climate", "trust", "trust0",
-                 "engagement", "needs")
+INTAKE_STATES = ("gender", "parents_education", "track", "grade_points", "mastery", "strain", "belonging", "climate",
+                 "trust", "trust0", "engagement", "needs")
 """What an intake draw (:func:`dropout_sim.model.intake.draw_cohort`) provides per new student."""
 
 
@@ -224,6 +224,7 @@ class Students(PerStudent):
         self.fib_month[ids] = NO_MONTH
         self.on_pabygg[ids] = False
         self.missing_grades[ids] = 0
+        self.reentry_pending[ids] = False   # a private candidate who passes need not return
 
 
 class HelpReceived:
