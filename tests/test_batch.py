@@ -20,7 +20,7 @@ SMALL = ["cohort.size=200", "horizon_months=60", "county.warmup_years=2"]
 
 @pytest.mark.parametrize("overrides", [
     [], ["regime=colocated", "replicate=3"], ["+calibration=section9", "agencies.ppt.posts_per_1000=2"],
-    ["experiment=capacity"], ["agencies=with_child_welfare", "regime.colocated=[school,health,child_welfare]"],
+    ["experiment=slack"], ["agencies=with_child_welfare", "regime.colocated=[school,health,child_welfare]"],
     ["intervention=early", "output=full", "seed=7"],
 ])
 def test_applied_overrides_give_the_config_compose_gives(overrides):

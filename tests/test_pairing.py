@@ -62,8 +62,11 @@ def test_replicate_r_of_every_scenario_starts_from_the_same_cohort():
 def test_changing_agencies_does_not_reshuffle_untouched_students(change):
     """Students no agency ever helped, in either run, live exactly the same life: their draws are
     indexed by (stream, month, student id), not by how many draws other rules made before."""
-    a, ta = _run()
-    b, tb = _run(*change)
+    # The county's apprenticeship contracts go to the highest mastery: a helped student can take an
+    # untouched student's contract, a real interaction, not a reshuffle. Ample supply removes it.
+    ample = "laereplass.contracts_per_1000=1000"
+    a, ta = _run(ample)
+    b, tb = _run(ample, *change)
     untouched = ~a.agencies_involved.any(axis=1) & ~b.agencies_involved.any(axis=1)
     assert untouched.sum() > 300, "too few untouched students for the check to mean anything"
     for col in HISTORY:

@@ -107,7 +107,7 @@ def test_concurrent_help_reaches_multi_need_students_sooner():
     waits = {}
     for regime in ("siloed", "colocated"):
         model = run_simulation(compose_config([
-            "cohort.size=2000", "county.warmup_years=2", f"regime={regime}", "horizon_months=36",
+            "cohort.size=2500", "county.warmup_years=2", f"regime={regime}", "horizon_months=36",
             "cohort.psychosocial_prevalence=1", "cohort.financial_prevalence=1",
             "agencies.health.self_referral_prob=0", "agencies.nav.self_referral_prob=0",
             "regime.consent_prob_siloed=1", "regime.consent_prob_colocated=1", "regime.handoff_drop_siloed=0",
