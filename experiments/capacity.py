@@ -3,7 +3,8 @@
 
 Sweeps ``configs/experiment/capacity.yaml`` into ``multirun/capacity`` and reports against the
 default staffing, with a heat map of completion (``report/figures/heatmap.png``) and hours
-used against capacity per agency (``agency_hours.png``): gains shrink as capacity grows.
+used against capacity per agency (``agency_hours.png``). Whether gains shrink as capacity
+grows is read off the heat map here; ``dropout-sim validate --patterns 6`` checks saturation.
 
     python experiments/capacity.py [--workers 2] [--fresh] [regime=colocated ...]
 """

@@ -651,10 +651,6 @@ def main(argv: list[str] | None = None) -> int:
     targets = calibration_checks(runner, args.targets, r, n)
     print(format_checks([], targets))
     paths = save_figures(results, Path(args.out))
-    if 3 in wanted:
-        raw = next(x for x in results if x.number == 3).data["meetings_per_helped_student_diff"]
-        print(f"note: meetings per helped student (all cases), co-located - siloed = {raw} "
-              "(co-located students receive more help; per month of help the load is lower)")
     print(f"figures: {', '.join(str(p) for p in paths)}")
     ok = all(x.passed for x in results) and all(c.passed for c in targets)
     print("ALL PASS" if ok else "SOME CHECKS FAIL")
