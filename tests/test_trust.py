@@ -563,3 +563,16 @@ def test_killing_a_joblib_sweep_leaves_no_workers_running(tmp_path):
     for w in left:
         os.kill(w, signal.SIGKILL)
     assert not left, "workers outlived the killed sweep"
+
+
+def test_report_warns_when_runs_mix_numpy_versions(sweep_copy, capsys):
+    d = sweep_copy
+    path = next(iter(summaries(d)))
+    s = json.loads((path / SUMMARY_FILE).read_text())
+    s["meta"]["provenance"]["numpy"] = "1.0.0"
+    (path / SUMMARY_FILE).write_text(json.dumps(s))
+    assert report_main([str(d), "--no-figures", "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert "WARNING: the ok runs were computed with 2 numpy versions" in out and "1.0.0 (1 runs)" in out
+    runs = pd.read_csv(d / "report" / "runs.csv")
+    assert set(runs["numpy_version"]) == {"1.0.0", __import__("numpy").__version__}

@@ -66,6 +66,8 @@ from ..runs.sweep import FAILED_FILE, FAILURES_DIR, PROGRESS_DIR, basic_sweeper_
 PAIR_KEYS = ("seed", "replicate")
 """Keys that identify a replicate (paired across scenarios), never a scenario."""
 DEFAULT_METRIC = "completion_5y"
+LIBRARIES = ("python", "numpy", "mesa")
+"""Versions (from ``meta.provenance``) that go into the run table; a sweep mixing them is warned about."""
 OK = "ok"
 RUN_CONFIG = "config.yaml"
 SKIP_DIRS = {".hydra", ".submitit", PROGRESS_DIR, FAILURES_DIR, "report"}
@@ -277,6 +279,8 @@ def gather(sweep_dir: str | Path) -> Sweep:
             row.update({col: meta.get(key) for key, col in META_COLUMNS.items() if key in meta})
         elif summary is not None:
             row.update({col: meta.get(key) for key, col in META_COLUMNS.items() if key in meta})
+            prov = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else {}
+            row.update({f"{lib}_version": prov[lib] for lib in LIBRARIES if prov.get(lib)})
             row.update(_flatten({k: v for k, v in summary.items() if k != "meta"}))
             try:
                 monthly_parts[len(rows)] = pd.read_csv(run_dir / "monthly.csv")
@@ -367,6 +371,14 @@ def gather(sweep_dir: str | Path) -> Sweep:
             counts = ", ".join(f"{fp} ({n} runs)" for fp, n in prints.value_counts().items())
             warnings.append(f"the ok runs were computed by {prints.nunique()} different versions of the code "
                             f"(code_fingerprint {counts}); re-run the sweep to recompute the older ones")
+    for lib in LIBRARIES:
+        col = f"{lib}_version"
+        if col in runs:
+            versions = runs.loc[runs["status"] == OK, col].dropna()
+            if versions.nunique() > 1:
+                counts = ", ".join(f"{v} ({n} runs)" for v, n in versions.value_counts().items())
+                warnings.append(f"the ok runs were computed with {versions.nunique()} {lib} versions ({counts}); "
+                                "draws may differ between versions: re-run with DROPOUT_SIM_RESUME=0")
     for scenario in scenarios:
         if not ((runs["scenario"] == scenario) & (runs["status"] == OK)).any():
             notes.append(f"scenario {scenario!r} has no finished runs (see the list above)")
