@@ -576,3 +576,21 @@ def test_report_warns_when_runs_mix_numpy_versions(sweep_copy, capsys):
     assert "WARNING: the ok runs were computed with 2 numpy versions" in out and "1.0.0 (1 runs)" in out
     runs = pd.read_csv(d / "report" / "runs.csv")
     assert set(runs["numpy_version"]) == {"1.0.0", __import__("numpy").__version__}
+
+
+def test_sweep_values_from_an_experiment_file_are_checked_too(run_cli, tmp_path):
+    path = tmp_path / "input" / "experiment" / "bad.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("# @package _global_\nhydra:\n  sweeper:\n    params:\n      cohort.size: 300,-4\n"
+                    "      replicate: range(0,70)\n")
+    code, _, err = run_cli("-m", "--config-dir", str(tmp_path / "input"), "experiment=bad",
+                           f"hydra.sweep.dir={tmp_path / 's'}")
+    assert_one_line_refusal(code, err, "cohort.size = -4")
+    assert written(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).parent.parent / "configs" / "experiment")
+                                        .glob("*.yaml")))
+def test_shipped_experiments_pass_the_start_up_checks(name, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    cli.prevalidate(["-m", f"experiment={name}"])  # raises SystemExit(2) on any refusal

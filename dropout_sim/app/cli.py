@@ -68,6 +68,12 @@ def _prevalidate(argv: list[str]) -> None:
     _check_output_folder(hydra_cfg, argv)
 
     parsed = [ov for ov in parsed if not ov.get_key_element().startswith("hydra")]
+    # a sweep defined in a config (hydra.sweeper.params, e.g. an experiment file): its values too
+    params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) if sweep_requested(argv, hydra_cfg) else None
+    if params:
+        given = {ov.get_key_element().lstrip("+~") for ov in parsed}
+        extra_lines = [f"{k}={v}" for k, v in OmegaConf.to_container(params).items() if str(k).lstrip("+~") not in given]
+        parsed = OverridesParser.create().parse_overrides(extra_lines) + parsed
 
     def line(ov, value) -> str:
         return f"{ov.get_key_element()}={_encode(value)}"
@@ -91,14 +97,22 @@ def _prevalidate(argv: list[str]) -> None:
             check_memory(to_config(cfg), key if key.startswith("cohort") else "cohort.size")
 
 
+def sweep_requested(argv: list[str], hydra_cfg) -> bool:
+    """A multirun: ``-m`` on the command line or ``hydra.mode: MULTIRUN`` in a config."""
+    from omegaconf import OmegaConf
+
+    from ..runs.sweep import is_multirun_flag
+
+    return is_multirun_flag(argv) or str(OmegaConf.select(hydra_cfg, "mode")).endswith("MULTIRUN")
+
+
 def _check_output_folder(hydra_cfg, argv: list[str]) -> None:
     """Refuse an output folder that cannot be written (one line, before Hydra creates it)."""
     from omegaconf import OmegaConf
 
-    from ..runs.sweep import folder_problem, is_multirun_flag
+    from ..runs.sweep import folder_problem
 
-    multirun = is_multirun_flag(argv) or str(OmegaConf.select(hydra_cfg, "mode")).endswith("MULTIRUN")
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    key = "hydra.sweep.dir" if sweep_requested(argv, hydra_cfg) else "hydra.run.dir"
     try:
         folder = str(OmegaConf.select(hydra_cfg, key[len("hydra."):]))
     except Exception:  # noqa: BLE001 - a folder named by job values is only known per job
