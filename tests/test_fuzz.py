@@ -23,7 +23,7 @@ from dropout_sim import ConfigError, DropoutModel, compose_config
 from dropout_sim.model.metrics import summary
 from dropout_sim.model.students import COMPLETED, NO_MONTH
 from dropout_sim.runs.results import summary_problem
-from dropout_sim.schema import AgencyConfig, AgencySettings, agency_configs, min_warmup_years, validate
+from dropout_sim.schema import AgencySettings, agency_configs, min_warmup_years, validate
 
 CHEAP = {"cohort.size": (1, 300), "horizon_months": (1, 72), "county.focal_cohorts": (1, 2),
          "output.trajectory_sample": (0, 50)}

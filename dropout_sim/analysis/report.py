@@ -44,7 +44,6 @@ Pairing: replicate r of every scenario shares its synthetic cohort and its rando
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import os
@@ -58,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from .intervals import mean_ci, welch_ci
-from ..errors import EXIT_BAD_INPUT
+from ..errors import EXIT_BAD_INPUT, ArgumentParser
 from ..runs.results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json, summary_problem
 from ..runs.overrides import split_override
 from ..runs.sweep import FAILED_FILE, FAILURES_DIR, PROGRESS_DIR, basic_sweeper_jobs, failure_record_path
@@ -581,7 +580,7 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None, fmt: 
 
 def main(argv: list[str] | None = None) -> int:
     """``dropout-sim report <sweep dir>``; exit 0, 1 with ``--strict`` if runs are not ok, 2 on errors."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="dropout-sim report",
         description="Gather a sweep folder (dropout-sim -m ...) into one tidy run table, the long "
                     "monthly table, a summary with paired differences, and figures.")

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..calendar import NORMERT_TID_MONTHS
-from ..errors import ConfigError
+from ..errors import ArgumentParser, ConfigError
 from .calibrate import summary_value
 from .intervals import t_half_width
 from ..model.students import NEED_BIT, NO_MONTH
@@ -627,7 +627,7 @@ def check_arguments(args: argparse.Namespace) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="dropout-sim validate",
+    ap = ArgumentParser(prog="dropout-sim validate",
                                  description="Run the pattern-oriented validation and the calibration-target "
                                              "checks; print model value, criterion and pass/fail; one figure per pattern.")
     ap.add_argument("--replicates", type=int, default=5, help="paired replicates per scenario (pattern 4 uses one fewer)")

@@ -81,7 +81,8 @@ def _prevalidate(argv: list[str]) -> None:
     sweeps = {i: list(ov.sweep_iterator()) for i, ov in enumerate(parsed) if ov.is_sweep_override()}
     first = [line(ov, sweeps[i][0]) if i in sweeps else ov.input_line for i, ov in enumerate(parsed)]
     base = compose_dictconfig(extra + first)
-    check_memory(to_config(base))
+    at_once = _parallel_runs(hydra_cfg) if sweep_requested(argv, hydra_cfg) else 1
+    check_memory(to_config(base), at_once=at_once)
     for i, values in sweeps.items():
         ov = parsed[i]
         key = ov.get_key_element().lstrip("+~")
@@ -94,7 +95,22 @@ def _prevalidate(argv: list[str]) -> None:
                 OmegaConf.update(cfg, key, value, merge=False)
             else:  # a config group option or an added key: compose
                 cfg = compose_dictconfig(extra + [*first[:i], line(ov, value), *first[i + 1:]])
-            check_memory(to_config(cfg), key if key.startswith("cohort") else "cohort.size")
+            check_memory(to_config(cfg), key if key.startswith("cohort") else "cohort.size", at_once)
+
+
+def _parallel_runs(hydra_cfg) -> int:
+    """Runs a sweep's launcher holds in memory at once on this machine (joblib's n_jobs)."""
+    import os
+
+    from omegaconf import OmegaConf
+
+    if "joblib" not in str(OmegaConf.select(hydra_cfg, "launcher._target_", default="")).lower():
+        return 1
+    n = OmegaConf.select(hydra_cfg, "launcher.n_jobs", default=1)
+    cores = os.cpu_count() or 1
+    if not isinstance(n, int) or n == 0:
+        return 1
+    return max(1, min(cores, n) if n > 0 else cores + 1 + n)
 
 
 def sweep_requested(argv: list[str], hydra_cfg) -> bool:
