@@ -181,7 +181,8 @@ def code_fingerprint() -> dict[str, Any]:
     """
     package = Path(__file__).resolve().parent.parent
     commit = dirty = None
-    top = _git(["rev-parse", "--show-toplevel"], package)
+    installed = "site-packages" in package.parts or "dist-packages" in package.parts
+    top = None if installed else _git(["rev-parse", "--show-toplevel"], package)  # a wheel has no commit
     if top is not None and (Path(top) / "pyproject.toml").is_file():
         commit = _git(["rev-parse", "HEAD"], package)
         status = _git(["status", "--porcelain", "--untracked-files=no"], package)
