@@ -149,3 +149,22 @@ def test_the_sampler_reaches_the_edges_and_is_seeded():
     assert 0.0 in shares and 1.0 in shares  # both edges of a share are drawn
     assert len({d.intervention.queue_order for d in draws}) == 2
     assert any(not d.regime.colocated for d in draws) and any(len(d.regime.colocated) >= 3 for d in draws)
+
+
+@pytest.mark.parametrize("sd, skew", [(17.66, 20.0), (25.0, 20.0), (25.0, -20.0), (25.0, 0.0)])
+def test_grade_points_with_extreme_spread_and_skew_are_drawn(sd, skew):
+    """Found by the fuzz: at a wide, skewed spread the location search ran off the scale (its
+    truncated mean of an empty window was 0) and redrawing onto 10-60 never ended."""
+    from dropout_sim.model.intake import draw_grade_points
+    from dropout_sim.schema import PopulationConfig
+
+    pop = PopulationConfig(grade_points_sd=sd, grade_points_skew=skew)
+    n = 4000
+    gender = np.zeros(n, dtype=int)
+    education = np.full(n, 3)                                  # higher_long: the highest mean (47.7)
+    gp = draw_grade_points(pop, np.random.default_rng(0), gender, education)
+    assert np.all((gp >= 10) & (gp <= 60))
+    target = pop.grade_points_by_parents_education["higher_long"] + pop.grade_points_gender_gap / 2
+    # the group's mean on the scale holds roughly (the location search uses a 64 x 64 quadrature,
+    # coarse when only ~3 % of the distribution lies on the scale)
+    assert abs(gp.mean() - target) < 5.0

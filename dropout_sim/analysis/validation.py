@@ -2,7 +2,7 @@
 
     dropout-sim validate                          # all patterns + targets, figures in validation/
     dropout-sim validate --replicates 8 --size 30000 --out results/validation
-    dropout-sim validate --patterns 3,5 +calibration=ssb2013
+    dropout-sim validate --patterns 3,5 +calibration=section9
 
 Each pattern is a small experiment on the model as it is: it runs scenarios that differ only
 in the lever the pattern is about, on paired replicates (replicate *r* of every scenario shares
@@ -12,16 +12,14 @@ pattern's criterion. Nothing here (or in the model) knows which scenario a test 
 patterns must emerge from the mechanisms. ``tests/test_patterns.py`` runs the same functions.
 
 Pattern functions return a :class:`PatternResult` (checks + data for one figure). Runs are
-cached by their overrides within a :class:`Runner`, spread over processes (``DROPOUT_SIM_PROCESSES``,
-default: up to 2), and stop at month 60 (``horizon_months=60``): every measure used here is
+cached by their overrides within a :class:`Runner`, run by the batch runner on
+``DROPOUT_SIM_PROCESSES`` processes (default: up to 2), and stop at month 60 (``horizon_months=60``): every measure used here is
 about normert tid, and the model is causal, so months 60-71 cannot change it.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,48 +175,47 @@ def _probe_buildup(model, lags: int = 12) -> dict:
 PROBES: dict[str, Callable] = {"summary": _probe_summary, "buildup": _probe_buildup}
 
 
-def _run_job(job: tuple[tuple[str, ...], str]) -> dict:
-    from ..runs.api import compose_config
-    from ..model.model import DropoutModel
-
-    logging.getLogger("MESA").setLevel(logging.WARNING)
-    overrides, probe = job
-    model = DropoutModel(compose_config(list(overrides)))
-    model.run()
-    return PROBES[probe](model)
-
-
 def default_processes() -> int:
-    env = os.environ.get("DROPOUT_SIM_PROCESSES")
-    if env:
-        return max(1, int(env))
-    return max(1, min(2, os.cpu_count() or 1))
+    from ..runs.batch import default_n_jobs
+
+    return default_n_jobs()
 
 
 class Runner:
-    """Runs (overrides, probe) jobs once each, in parallel, and caches their results."""
+    """Runs (overrides, probe) jobs once each on the batch runner (:mod:`dropout_sim.runs.batch`:
+    one composition per config-group combination, a process pool) and caches their results."""
 
     def __init__(self, base: Sequence[str] = (), processes: int | None = None):
         self.base = list(base)
         self.processes = processes or default_processes()
         self.cache: dict[tuple, dict] = {}
+        self._batch: dict[str, Any] = {}
 
     def key(self, overrides: Sequence[str], probe: str) -> tuple:
         return (tuple([f"horizon_months={HORIZON}", "output.students_table=false", *self.base, *overrides]), probe)
 
+    def _runner(self, probe: str):
+        from ..runs.batch import BatchRunner
+
+        if probe not in self._batch:
+            self._batch[probe] = BatchRunner((), n_jobs=self.processes, probe=PROBES[probe])
+        return self._batch[probe]
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        for runner in self._batch.values():
+            runner.close()
+        self._batch.clear()
+
     def run(self, jobs: Sequence[tuple[Sequence[str], str]]) -> list[dict]:
         keys = [self.key(ov, probe) for ov, probe in jobs]
         todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
-        if todo:
-            if self.processes > 1 and len(todo) > 1:
-                import multiprocessing as mp
-
-                method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-                with mp.get_context(method).Pool(min(self.processes, len(todo))) as pool:
-                    results = pool.map(_run_job, todo, chunksize=1)
-            else:
-                results = [_run_job(k) for k in todo]
-            self.cache.update(zip(todo, results))
+        for probe in dict.fromkeys(p for _, p in todo):
+            batch = [k for k in todo if k[1] == probe]
+            for key, outcome in zip(batch, self._runner(probe).run([list(k[0]) for k in batch])):
+                if outcome.status != "ran":
+                    raise RuntimeError(f"validation run {' '.join(key[0])} {outcome.status}: {outcome.error}")
+                self.cache[key] = outcome.value
         return [self.cache[k] for k in keys]
 
     def summaries(self, scenarios: Sequence[Sequence[str]], replicates: int, size: int) -> list[list[dict]]:
@@ -332,25 +329,25 @@ def pattern_colocation_process(runner: Runner, replicates: int = 5, size: int = 
     checks = [Check(f"{label}: co-located - siloed", _diff(colo, silo, key), upper=0.0, kind="mechanism")
               for key, label in mechanism]
     checks += [
-        Check("months from first risk signal to first help: co-located - siloed",
-              _diff(colo, silo, "months_risk_to_help"), upper=0.0),
-        Check("months from first risk signal to first help: partial (school, health, PPT) - siloed",
-              _diff(part, silo, "months_risk_to_help"), upper=0.0),
-        Check("months from first risk signal to first help: co-located - siloed at half staff",
-              _diff(colo_scarce, silo_scarce, "months_risk_to_help"), upper=0.0),
+        Check("months from first risk signal to help from a specialised service: co-located - siloed",
+              _diff(colo, silo, "months_risk_to_service_help"), upper=0.0),
+        Check("months from first risk signal to help from a specialised service: partial (school, health, PPT) - siloed",
+              _diff(part, silo, "months_risk_to_service_help"), upper=0.0),
+        Check("months from first risk signal to help from a specialised service: co-located - siloed at half staff",
+              _diff(colo_scarce, silo_scarce, "months_risk_to_service_help"), upper=0.0),
         Check("meetings per student on 3-agency cases: partial - siloed",
               _diff(part, silo, "by_agencies_involved.3.meetings"), upper=0.0),
         Check("completion within 60 months: partial - siloed", _diff(part, silo, "completion_5y"), lower=0.0),
     ]
     raw = _diff(colo, silo, "meetings_per_helped_student")
-    keys = ["months_risk_to_help", "months_dropout_to_ot", "duplicate_assessments_per_helped_student",
+    keys = ["months_risk_to_service_help", "months_dropout_to_ot", "duplicate_assessments_per_helped_student",
             "extra.meetings_per_help_month"]
 
     def plot(ax):
         x = np.arange(len(keys))
         for i, (runs, name) in enumerate(((silo, "siloed"), (part, "partial"), (colo, "co-located"))):
             ax.bar(x + (i - 1) * 0.27, [_vals(runs, k).mean for k in keys], 0.27, label=name)
-        ax.set_xticks(x, ["risk->help\n(months)", "dropout->OT\n(months)", "duplicate\nassessments",
+        ax.set_xticks(x, ["risk->service\nhelp (months)", "dropout->OT\n(months)", "duplicate\nassessments",
                           "meetings per\nhelp-month"], fontsize=7)
         ax.set_yscale("log")
         ax.legend()
@@ -445,7 +442,8 @@ def pattern_demand(runner: Runner, replicates: int = 5, size: int = 20000,
     checks.append(Check("never-helped share at today's demand (x1)", _vals(runs[0], key), lower=0.0))
     per_unit = [[(_get(hi, "completion_5y") - _get(lo, "completion_5y")) / (s_hi - s_lo) for hi, lo in zip(a, b)]
                 for a, b, s_hi, s_lo in zip(runs[:-1], runs[1:], scales[:-1], scales[1:])]
-    checks.append(Check(f"completion per unit of capacity, at x{levels[2]:g} - at x{levels[0]:g} demand (saturation)",
+    checks.append(Check(f"completion per unit of capacity lost, demand x{levels[1]:g}->x{levels[2]:g} - "
+                        f"x{levels[0]:g}->x{levels[1]:g} (saturation)",
                         Estimate.of(np.subtract(per_unit[1], per_unit[0])), lower=0.0))
 
     def plot(ax):
@@ -636,10 +634,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--targets", default="default", help="targets file (configs/targets/<name>.yaml or a path)")
     ap.add_argument("--out", default="validation", help="folder for the figures")
     ap.add_argument("--processes", type=int, default=None, help="worker processes (default: DROPOUT_SIM_PROCESSES or 2)")
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run (e.g. +calibration=ssb2013)")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run (e.g. +calibration=section9)")
     args = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
     wanted = check_arguments(args)
     runner = Runner(args.overrides, args.processes)
+    try:
+        return _validate(args, wanted, runner)
+    finally:
+        runner.close()
+
+
+def _validate(args: argparse.Namespace, wanted: list[int], runner: Runner) -> int:
     r, n = args.replicates, args.size
     sizes = {2: (max(2, r - 1), n // 2), 4: (max(2, r - 1), int(n * 2.5))}
     results = []

@@ -4,6 +4,9 @@
     dropout-sim regime=colocated cohort.size=10000 seed=7
     dropout-sim -m regime=siloed,nav_pilot,colocated 'replicate=range(0,20)' hydra/launcher=joblib
     dropout-sim report multirun/<sweep>    tables, summary and figures of a sweep folder
+    dropout-sim report multirun/<sweep> --store DIR    also append its tables to a results store
+    dropout-sim query "<SQL>" [--store DIR]            SQL (DuckDB) across the sweeps of the store
+    dropout-sim dashboard [--port P] [--no-browser]   the planner's page in the browser
 
 Configs are the packaged ``dropout_sim.configs`` (the repository's ``configs/`` folder), so
 the command works from any directory and after a non-editable install. A bad value stops
@@ -201,6 +204,9 @@ SUBCOMMANDS = {
     "report": ("dropout_sim.analysis.report", "gather a sweep folder into tables and figures"),
     "calibrate": ("dropout_sim.analysis.calibrate", "fit parameters to calibration targets"),
     "validate": ("dropout_sim.analysis.validation", "print the pattern and calibration checks"),
+    "query": ("dropout_sim.analysis.store", "SQL across the sweeps of a results store (extra: store)"),
+    "dashboard": ("dropout_sim.app.dashboard", "the planner's dashboard in the browser (extra: dashboard)"),
+    "sensitivity": ("dropout_sim.analysis.sensitivity", "Morris / Sobol sensitivity over the plausible ranges"),
 }
 
 

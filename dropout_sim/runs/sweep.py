@@ -85,6 +85,31 @@ def describe_completion(summary: dict) -> str:
     return f"completion within 60 months {share:.1%}" + (f" ({tracks})" if tracks else "")
 
 
+GROUP_KEYS = (("on time", "completion_on_time_by_track"), ("gender", "completion_5y_by_gender"),
+              ("parents' education", "completion_5y_by_parents_education"),
+              ("grade points", "completion_5y_by_grade_points"))
+"""The groups :func:`describe_groups` lists (summary.json keys)."""
+
+
+def describe_groups(summary: dict) -> str:
+    """Completion by group, one line per grouping (equity: who completes); empty when the run was
+    too short to observe completion within 60 months."""
+    if summary.get("completion_5y") is None:
+        return ""
+    lines = []
+    for title, key in GROUP_KEYS:
+        groups = summary.get(key) or {}
+        cells = ", ".join(f"{name} {'-' if value is None else format(value, '.1%')}" for name, value in groups.items())
+        if cells:
+            if key == "completion_on_time_by_track":
+                total = summary.get("completion_on_time")
+                cells = (f"all {total:.1%}, " if total is not None else "") + cells
+                lines.append(f"  completed on time (36 months academic, 48 vocational): {cells}")
+            else:
+                lines.append(f"  within 60 months by {title}: {cells}")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------
 # planning (in the launching process, before Hydra starts)
 # --------------------------------------------------------------------------------------
@@ -444,6 +469,9 @@ def run_task(cfg: Any) -> dict | None:
     else:
         print(f"{config.regime.name} seed={config.seed} replicate={config.replicate} n={config.cohort.size}: "
               f"{headline} -> {out_dir}")
+        groups = describe_groups(s)
+        if groups:
+            print(groups)
     return {"status": "ran", "completion_5y": s["completion_5y"], "config_hash": cfg_hash}
 
 

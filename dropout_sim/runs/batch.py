@@ -1,0 +1,929 @@
+"""One batch runner under every many-run command: sweeps, validate, calibrate, the dashboard.
+
+    from dropout_sim.runs.batch import BatchRunner
+
+    with BatchRunner(["cohort.size=3000"], n_jobs=2) as runner:
+        for outcome in runner.iter([["regime=siloed", "replicate=0"], ["regime=colocated", "replicate=0"]],
+                                   out_dirs=["out/s0", "out/c0"]):
+            print(outcome.index, outcome.status, outcome.summary["completion_5y"])
+
+**Composition once.** Hydra composes a config in about 0.4 s; a run of 3,000 students takes
+about 1 s. The runner composes the base config once per distinct combination of *config group*
+overrides (``regime=colocated``, ``+calibration=section9``: they change which files are merged)
+and applies every other override (``replicate=3``, ``agencies.ppt.posts_per_1000=2``) to a copy
+of the composed OmegaConf object with Hydra's own override code, which is what Hydra does after
+merging the files; so a run's config (and its hash) is the one ``compose_config`` gives.
+
+**Validation.** :meth:`BatchRunner.check` validates each distinct ``key=value`` once through the
+schema (type, unknown key, range), and each distinct group combination once with the first run
+that uses it, so a bad value anywhere in a sweep of thousands stops it in milliseconds with one
+line, before anything is written. Every run is validated in full again when it starts; a
+combination that breaks a cross-field rule is recorded as a failed run.
+
+**Resume before composing.** A run whose folder has no ``summary.json`` is not finished and is
+sent as it is; only for folders with a ``summary.json`` is the config built (milliseconds, no
+Hydra composition) to compare hashes (:func:`is_finished`). Finished runs never reach a worker
+(nor SLURM).
+
+**Run folders.** A run with an ``out_dir`` writes what a Hydra job writes today
+(:func:`dropout_sim.runs.sweep.run_task`): the results with ``summary.json`` last and atomic, a
+``failed.json`` instead when it fails, ``.hydra/overrides.yaml`` and ``.hydra/config.yaml`` (plus
+``.hydra/hydra.yaml`` and the job log under the Hydra launcher). A run without ``out_dir``
+writes nothing and returns its summary (and ``probe(model)`` if a probe is given).
+
+**Processes.** ``n_jobs`` worker processes (``-1``: all cores; ``1``: in this process) started
+(forked, or from a fork server that has the model imported), fed chunks of runs. Workers exit when
+the process that started them dies. :meth:`BatchRunner.cancel` (any thread) or closing the
+:meth:`iter` generator drops the chunks not started and stops running chunks after their
+current run. ``executor="slurm"`` (or ``"submitit_local"``) sends the same chunks to SLURM
+through submitit, one array task per chunk (:class:`SubmititOptions`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from ..errors import ConfigError
+from .results import SUMMARY_FILE, atomic_write_text, config_hash, config_yaml, read_json, run_lock
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("ran", "skipped", "failed", "cancelled")
+
+
+# --------------------------------------------------------------------------------------
+# the swap point for "is this run folder finished?"
+# --------------------------------------------------------------------------------------
+def is_finished(run_dir: Path, cfg_hash: str) -> bool:
+    """True if ``run_dir`` holds a finished run of the config with hash ``cfg_hash``.
+
+    The one place the runner asks; today it is :func:`dropout_sim.runs.sweep.finished_with_hash`
+    (config hash + package version). Swap in the code-fingerprint check here.
+    """
+    from .sweep import finished_with_hash
+
+    return finished_with_hash(Path(run_dir), cfg_hash)
+
+
+def _resume_default() -> bool:
+    return os.environ.get("DROPOUT_SIM_RESUME", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+# --------------------------------------------------------------------------------------
+# public data
+# --------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    """What became of one run (``index`` = its position in the list given to the runner)."""
+
+    index: int
+    overrides: list[str]
+    status: str
+    """``ran``, ``skipped`` (finished earlier with the same config), ``failed`` or ``cancelled``."""
+    out_dir: Path | None = None
+    summary: dict | None = None
+    """The run's summary (``summary.json``'s content); None unless ``ran``."""
+    value: Any = None
+    """``probe(model)`` when the runner has a probe."""
+    config_hash: str | None = None
+    error: str | None = None
+    """``"<ExceptionType>: message"`` of a failed run."""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ran", "skipped")
+
+
+@dataclass
+class SubmititOptions:
+    """Where chunks go when ``executor`` is ``slurm`` (or ``submitit_local``, for tests)."""
+
+    folder: str = ".submitit/%j"
+    timeout_min: int = 30
+    """Minutes per array task (a chunk of ``chunk_size`` runs)."""
+    cpus_per_task: int = 1
+    mem_gb: float = 2
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    array_parallelism: int = 256
+    setup: list[str] | None = None
+    additional_parameters: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------
+# composition: once per group combination, overrides applied to the composed object
+# --------------------------------------------------------------------------------------
+_PARSER = None
+
+
+def _parse(lines: Sequence[str]) -> list:
+    global _PARSER
+    if _PARSER is None:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        _PARSER = OverridesParser.create()
+    return _PARSER.parse_overrides(list(lines))
+
+
+def apply_overrides(node: Any, lines: Sequence[str]) -> None:
+    """Apply ``key=value`` overrides (``+``, ``++``, ``~`` included) to a composed config in place,
+    with the code Hydra applies command-line overrides with after composition."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    if lines:
+        ConfigLoaderImpl._apply_overrides_to_config(_parse(lines), node)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) + ("\n" + str(exc.__cause__) if exc.__cause__ is not None else "")
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("full_key:", "object_type", "Set the environment"))]
+    return " ".join(lines[:3]) if lines else type(exc).__name__
+
+
+def _bad_config(exc: BaseException) -> ConfigError:
+    return exc if isinstance(exc, ConfigError) else ConfigError(_one_line(exc))
+
+
+def build_config(node: Any) -> Any:
+    """A composed task node (no ``hydra`` key) as a validated Config; ConfigError on any problem."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ..schema import to_config
+
+    try:
+        return to_config(node)
+    except ConfigError:
+        raise
+    except (OmegaConfBaseException, ValueError, KeyError, TypeError) as exc:
+        raise _bad_config(exc) from None
+
+
+class Composer:
+    """Composes configs for many runs: Hydra once per group combination, the rest applied.
+
+    ``base`` is a list of overrides (composed with the packaged configs; ``hydra.searchpath=[...]``
+    adds config folders) or a :class:`~dropout_sim.schema.Config` (then runs may only set values).
+    Under the Hydra launcher, ``loader`` and ``master`` are Hydra's config loader and the sweep's
+    config, and nodes keep their ``hydra`` section (see :meth:`hydra_node`).
+    """
+
+    def __init__(self, base: Sequence[str] | Any = (), config_name: str | None = None,
+                 loader: Any = None, master: Any = None):
+        from .api import CONFIG_NAME
+
+        self.config_name = config_name or CONFIG_NAME
+        self.loader, self.master = loader, master
+        self.base_config = None if isinstance(base, (list, tuple)) else base
+        base_lines = [] if self.base_config is not None else [str(x) for x in base]
+        self._hydra_lines = [ln for ln in base_lines if ln.lstrip("+~").startswith("hydra.")]
+        self._groups_known: dict[str, bool] = {}
+        self._repo = None
+        self._nodes: dict[tuple, Any] = {}
+        self._hydra_nodes: dict[tuple, Any] = {}
+        task_lines = [ln for ln in base_lines if ln not in self._hydra_lines]
+        self.base_groups, self.base_values = self.split(task_lines)
+
+    # -- which overrides are config groups -------------------------------------------
+    def _repository(self) -> Any:
+        if self._repo is None:
+            if self.base_config is not None:
+                self._repo = False
+            elif self.loader is not None:
+                from omegaconf import OmegaConf
+
+                hydra_lines = list(OmegaConf.to_container(self.master.hydra.overrides.hydra, resolve=False))
+                _, self._repo = self.loader._parse_overrides_and_create_caching_repo(self.config_name, hydra_lines)
+            else:
+                with _hydra_initialized():
+                    from hydra.core.global_hydra import GlobalHydra
+
+                    loader = GlobalHydra.instance().config_loader()
+                    _, self._repo = loader._parse_overrides_and_create_caching_repo(self.config_name,
+                                                                                     self._hydra_lines)
+        return self._repo
+
+    def is_group(self, line: str) -> bool:
+        """Hydra's rule (defaults_list.Overrides): a group override unless its value is a dict."""
+        key = line.split("=", 1)[0]
+        if key not in self._groups_known:
+            (ov,) = _parse([line])
+            repo = self._repository()
+            if ov.package is not None:
+                self._groups_known[key] = True
+            elif repo is False:
+                self._groups_known[key] = False
+            else:
+                self._groups_known[key] = bool(repo.group_exists(ov.key_or_group))
+        if not self._groups_known[key]:
+            return False
+        (ov,) = _parse([line])
+        return not isinstance(ov.value(), dict)
+
+    def split(self, lines: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        groups = tuple(ln for ln in lines if self.is_group(ln))
+        values = tuple(ln for ln in lines if ln not in groups)
+        return groups, values
+
+    # -- composition --------------------------------------------------------------------
+    def combo(self, run_groups: Sequence[str]) -> tuple[str, ...]:
+        return (*self.base_groups, *run_groups)
+
+    def node(self, combo: tuple[str, ...]) -> Any:
+        """The composed task config (no ``hydra`` key, struct mode) of a group combination."""
+        if combo not in self._nodes:
+            from omegaconf import OmegaConf, open_dict, read_write
+
+            if self.base_config is not None:
+                if combo:
+                    raise ConfigError(f"{combo[0]} selects a config group; a runner built on a Config "
+                                      "object takes values only (key=value)")
+                from ..schema import register_configs
+
+                register_configs()
+                node = OmegaConf.structured(self.base_config)
+                OmegaConf.set_struct(node, True)
+            elif self.loader is not None:
+                full = self.loader.load_sweep_config(self.master, list(combo))
+                self._hydra_nodes[combo] = OmegaConf.masked_copy(full, "hydra")
+                node = full
+                with read_write(node), open_dict(node):
+                    del node["hydra"]
+            else:
+                node = _compose_node([*self._hydra_lines, *combo], self.config_name)
+            self._nodes[combo] = node
+        return self._nodes[combo]
+
+    def hydra_node(self, combo: tuple[str, ...]) -> Any:
+        """The ``hydra`` section (a config with the one key ``hydra``) of a combination (launcher only)."""
+        self.node(combo)
+        return self._hydra_nodes.get(combo)
+
+    def job_node(self, combo: tuple[str, ...], values: Sequence[str]) -> Any:
+        node = copy.deepcopy(self.node(combo))
+        try:
+            apply_overrides(node, [*self.base_values, *values])
+        except Exception as exc:  # noqa: BLE001 - Hydra's composition errors, one line
+            raise _bad_config(exc) from None
+        return node
+
+    def config(self, overrides: Sequence[str]) -> Any:
+        """The validated Config of one run (ConfigError, one line, if it is not valid)."""
+        groups, values = self.split(overrides)
+        try:
+            self.node(self.combo(groups))
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a missing group option etc.: one line
+            raise _bad_config(exc) from None
+        return build_config(self.job_node(self.combo(groups), values))
+
+    # -- validation ---------------------------------------------------------------------
+    def check(self, runs: Sequence[Sequence[str]]) -> None:
+        """Validate each distinct ``key=value`` of ``runs`` once, and each group combination once
+        (with the first run that uses it); raise ConfigError naming the first bad one."""
+        from omegaconf import OmegaConf
+
+        from ..schema import check_keys
+
+        firsts: dict[tuple, list[str]] = {}
+        seen: set[str] = set()
+        scratch: dict[tuple, Any] = {}
+        for run in runs:
+            groups, values = self.split(run)
+            combo = self.combo(groups)
+            firsts.setdefault(combo, list(run))
+            for line in values:
+                if line in seen:
+                    continue
+                seen.add(line)
+                if combo not in scratch:
+                    try:
+                        scratch[combo] = copy.deepcopy(self.node(combo))
+                    except ConfigError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001
+                        raise _bad_config(exc) from None
+                node = scratch[combo]
+                try:
+                    apply_overrides(node, [line])
+                except Exception as exc:  # noqa: BLE001
+                    raise _bad_config(exc) from None
+                key = _parse([line])[0].key_or_group
+                if line.startswith(("+", "~")):
+                    check_keys(node)
+                value = OmegaConf.select(node, key, default=None)
+                meta = field_meta(key)
+                if meta is None and value is not None and not OmegaConf.is_config(value):
+                    check_keys(node)  # an undeclared key: one line naming it
+                if meta is not None and not OmegaConf.is_config(value):
+                    from ..schema import _check_field
+
+                    _check_field(key, value, meta)
+        for run in firsts.values():
+            self.config(run)
+
+
+def field_meta(key: str) -> dict | None:
+    """The schema metadata (unit, range, choices) of a dotted config key; None if not a field."""
+    from ..schema import AGENCY_SETTINGS, AgencyConfig, AgencySettings, Config
+
+    parts = key.split(".")
+    cls: Any = Config
+    for i, part in enumerate(parts):
+        if cls is None:
+            return None
+        if cls is Config and part == "agencies":
+            rest = parts[i + 1:]
+            if len(rest) == 1 and rest[0] in AGENCY_SETTINGS:
+                return _meta_of(AgencySettings, rest[0])
+            if len(rest) == 2:
+                return _meta_of(AgencyConfig, rest[1])
+            return None
+        match = {f.name: f for f in fields(cls)}.get(part)
+        if match is None:
+            return None
+        if i == len(parts) - 1:
+            return dict(match.metadata) if match.metadata else None
+        default = match.default_factory() if callable(match.default_factory) else None
+        cls = type(default) if is_dataclass(default) else None
+    return None
+
+
+def _meta_of(cls: type, name: str) -> dict | None:
+    match = {f.name: f for f in fields(cls)}.get(name)
+    return dict(match.metadata) if match is not None and match.metadata else None
+
+
+class _hydra_initialized:
+    """Context: Hydra initialised with the packaged configs (left as it was on exit)."""
+
+    def __enter__(self):
+        from hydra import initialize_config_module
+        from hydra.core.global_hydra import GlobalHydra
+
+        from ..schema import register_configs
+        from .api import CONFIG_MODULE
+
+        register_configs()
+        self._ctx = None
+        if not GlobalHydra.instance().is_initialized():
+            self._ctx = initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3")
+            self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+        return False
+
+
+def _compose_node(overrides: Sequence[str], config_name: str) -> Any:
+    from hydra import compose
+
+    with _hydra_initialized():
+        return compose(config_name=config_name, overrides=list(overrides))
+
+
+# --------------------------------------------------------------------------------------
+# the work a worker does (plain data in, plain data out)
+# --------------------------------------------------------------------------------------
+@dataclass
+class _Context:
+    """What every run of a batch shares; sent once per chunk."""
+
+    nodes: dict
+    """group combination -> composed task node"""
+    base_values: tuple
+    hydra_nodes: dict | None = None
+    """launcher: group combination -> hydra section (written to .hydra/hydra.yaml)"""
+    probe: Callable | None = None
+    resume: bool = True
+    progress: dict | None = None
+    """``{"sweep_dir": ..., "env": {...}}``: record a progress line per run (the Hydra launcher)"""
+    keep_summary: bool = True
+
+
+@dataclass
+class _Item:
+    index: int
+    combo: tuple
+    values: tuple
+    overrides: tuple
+    out_dir: str | None = None
+    meta: dict | None = None
+    job: dict | None = None
+    """launcher: num, id, override_dirname (hydra.job fields) and output_dir"""
+    label: str = ""
+
+
+_CANCEL = None  # the cancel event a pool worker was started with
+
+
+def _cancelled() -> bool:
+    return _CANCEL is not None and _CANCEL.is_set()
+
+
+def _run_chunk(ctx: _Context, items: list[_Item]) -> list[Outcome]:
+    """Run a chunk in this process, one run after another; stop early when cancelled."""
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    if ctx.progress:
+        os.environ.update(ctx.progress.get("env", {}))
+    out = []
+    for item in items:
+        if _cancelled():
+            out.append(Outcome(item.index, list(item.overrides), "cancelled",
+                               Path(item.out_dir) if item.out_dir else None))
+            continue
+        out.append(_run_one(ctx, item))
+    return out
+
+
+def _write_hydra_files(ctx: _Context, item: _Item, node: Any, out_dir: Path) -> None:
+    """``.hydra/{config,hydra,overrides}.yaml`` as Hydra's run_job writes them, and the job log."""
+    from omegaconf import OmegaConf, open_dict, read_write
+
+    from .results import atomic_write_text
+
+    hydra_dir = out_dir / ".hydra"
+    hydra_node = ctx.hydra_nodes.get(item.combo) if ctx.hydra_nodes else None
+    if hydra_node is not None:
+        hydra_node = copy.deepcopy(hydra_node)
+        job = item.job or {}
+        with read_write(hydra_node), open_dict(hydra_node):
+            h = hydra_node.hydra
+            h.overrides.task = list(item.overrides)
+            h.job.num = job.get("num", item.index)
+            h.job.id = job.get("id", f"{h.job.name}_{item.index}")
+            h.job.override_dirname = job.get("override_dirname", "")
+            h.runtime.output_dir = str(out_dir.resolve())
+        subdir = OmegaConf.select(hydra_node, "hydra.output_subdir")
+        if subdir is None:
+            hydra_dir = None
+        else:
+            hydra_dir = out_dir / str(subdir)
+        _configure_job_log(hydra_node)
+    if hydra_dir is not None:
+        atomic_write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(node))
+        if hydra_node is not None:
+            atomic_write_text(hydra_dir / "hydra.yaml", OmegaConf.to_yaml(hydra_node))
+        atomic_write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(item.overrides))))
+
+
+def _configure_job_log(hydra_node: Any) -> None:
+    """Hydra's per-job logging (the ``<job name>.log`` file in the run folder), as run_job does."""
+    from hydra.core.utils import configure_log
+
+    try:
+        configure_log(hydra_node.hydra.job_logging, hydra_node.hydra.verbose)
+    except Exception:  # noqa: BLE001 - logging must never fail a run
+        pass
+
+
+def _record(ctx: _Context, status: str, message: str) -> None:
+    if ctx.progress:
+        from .sweep import record_progress
+
+        record_progress(Path(ctx.progress["sweep_dir"]), status, message)
+
+
+def _simulate(ctx: "_Context", item: "_Item", node, config, cfg_hash: str, out_dir: Path | None,
+              overrides: list[str], what: str, t0: float):
+    """Run the model and write the run folder; (summary, probe value), or the failed Outcome."""
+    from .sweep import clear_run_dir, write_failure
+
+    try:
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _write_hydra_files(ctx, item, node, out_dir)
+            clear_run_dir(out_dir)
+        from ..model.metrics import summary as _summary
+        from ..model.model import DropoutModel
+
+        model = DropoutModel(config)
+        model.run()
+        if out_dir is not None:
+            from .results import write_run
+
+            summary = write_run(model, out_dir, {"overrides": overrides, **(item.meta or {})})
+        else:
+            summary = _summary(model)
+        value = ctx.probe(model) if ctx.probe is not None else None
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, the batch goes on
+        import traceback
+
+        if out_dir is not None:
+            try:
+                write_failure(out_dir, exc, overrides, cfg_hash, config)
+            except OSError:
+                pass
+        log.error("run failed: %s\n%s", what, traceback.format_exc())
+        _record(ctx, "failed", f"{what}: FAILED {type(exc).__name__}: {exc}")
+        return Outcome(item.index, overrides, "failed", out_dir, config_hash=cfg_hash,
+                       error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
+    return summary, value
+
+
+def _run_one(ctx: _Context, item: _Item) -> Outcome:
+    from .sweep import clear_run_dir, describe_completion, write_failure
+
+    t0 = time.perf_counter()
+    out_dir = Path(item.out_dir) if item.out_dir else None
+    overrides = list(item.overrides)
+    what = item.label or " ".join(overrides) or "(defaults)"
+    config, cfg_hash = None, None
+    try:
+        node = copy.deepcopy(ctx.nodes[item.combo])
+        try:
+            apply_overrides(node, [*ctx.base_values, *item.values])
+        except Exception as exc:  # noqa: BLE001
+            raise _bad_config(exc) from None
+        config = build_config(node)
+    except ConfigError as exc:
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            clear_run_dir(out_dir)
+            write_failure(out_dir, exc, overrides)
+        _record(ctx, "failed", f"{what}: FAILED bad config: {exc}")
+        return Outcome(item.index, overrides, "failed", out_dir, error=f"ConfigError: {exc}",
+                       seconds=time.perf_counter() - t0)
+
+    cfg_hash = config_hash(config_yaml(config))
+    if out_dir is not None:
+        from .sweep import folder_problem
+
+        problem = folder_problem(out_dir)
+        if problem is not None:
+            message = f"cannot write the run folder: {problem}"
+            if ctx.progress and ctx.progress.get("sweep_dir"):  # the report counts it as failed
+                from .sweep import failure_record_path
+
+                record = {"error": "PermissionError", "message": message, "overrides": overrides,
+                          "config_hash": cfg_hash, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                atomic_write_text(failure_record_path(Path(ctx.progress["sweep_dir"]), out_dir),
+                                  json.dumps(record, indent=2))
+            _record(ctx, "failed", f"{what}: FAILED {message}")
+            return Outcome(item.index, overrides, "failed", out_dir, config_hash=cfg_hash,
+                           error=f"PermissionError: {message}", seconds=time.perf_counter() - t0)
+    # another process working in this run folder (two identical sweeps at once): wait, then look again
+    with (run_lock(out_dir) if out_dir is not None else contextlib.nullcontext()):
+        if out_dir is not None and ctx.resume and is_finished(out_dir, cfg_hash):
+            _record(ctx, "skipped", f"{what}: already finished (same config hash {cfg_hash} and code fingerprint)")
+            return Outcome(item.index, overrides, "skipped", out_dir, read_json(out_dir / SUMMARY_FILE),
+                           config_hash=cfg_hash, seconds=time.perf_counter() - t0)
+        outcome = _simulate(ctx, item, node, config, cfg_hash, out_dir, overrides, what, t0)
+        if isinstance(outcome, Outcome):
+            return outcome
+        summary, value = outcome
+    seconds = time.perf_counter() - t0
+    _record(ctx, "ran", f"{what}: {describe_completion(summary)} ({seconds:.2f} s)")
+    return Outcome(item.index, overrides, "ran", out_dir, summary if ctx.keep_summary else None, value,
+                   cfg_hash, seconds=seconds)
+
+
+# --------------------------------------------------------------------------------------
+# worker processes
+# --------------------------------------------------------------------------------------
+def _init_worker(cancel: Any, parent_pid: int) -> None:
+    """Pool worker start-up: remember the cancel event; exit when the parent process is gone."""
+    global _CANCEL
+    _CANCEL = cancel
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="dropout-sim-parent-watch", daemon=True).start()
+
+
+def _mp_context():
+    """``fork`` when this process has no other threads (fast; no ``if __name__ == "__main__"``
+    guard needed in scripts); otherwise a fork server that has the model imported (forking a
+    threaded process is unsafe), then ``spawn``."""
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return mp.get_context("fork")
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["dropout_sim.runs.batch", "dropout_sim.model.model", "dropout_sim.runs.results"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def default_n_jobs() -> int:
+    """Worker processes of commands that do not say (validate, calibrate):
+    ``DROPOUT_SIM_PROCESSES`` or up to 2 (the machine is often shared)."""
+    env = os.environ.get("DROPOUT_SIM_PROCESSES")
+    if env:
+        return max(1, int(env))
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """joblib's convention: -1 = all cores, -2 = all but one, None/0 = 1."""
+    cores = os.cpu_count() or 1
+    if not n_jobs:
+        return 1
+    if n_jobs < 0:
+        return max(1, cores + 1 + n_jobs)
+    return int(n_jobs)
+
+
+def default_chunk_size(n_runs: int, n_jobs: int) -> int:
+    """Chunks small enough to keep every worker busy to the end (about 4 per worker), at most 16 runs."""
+    if n_runs <= 0:
+        return 1
+    return max(1, min(16, math.ceil(n_runs / (4 * max(1, n_jobs)))))
+
+
+def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), max(1, size))]
+
+
+# --------------------------------------------------------------------------------------
+# the runner
+# --------------------------------------------------------------------------------------
+class BatchRunner:
+    """Run many configs: ``base`` plus per-run overrides; see the module docstring.
+
+    Parameters
+    ----------
+    base:
+        Overrides every run shares (``["cohort.size=3000", "+calibration=section9"]``,
+        ``hydra.searchpath=[file://DIR]`` for extra config folders), or a ``Config`` object.
+    n_jobs:
+        Worker processes; ``-1`` all cores, ``1`` runs in this process (no pool).
+    chunk_size:
+        Runs per chunk (one pool task; one SLURM array task); default :func:`default_chunk_size`.
+    probe:
+        ``probe(model) -> value`` (a module-level function) computed after each run, returned in
+        :attr:`Outcome.value`.
+    resume:
+        Skip runs whose ``out_dir`` already holds the same finished run (default: on, unless
+        ``DROPOUT_SIM_RESUME=0``).
+    executor:
+        ``"local"`` (process pool), ``"slurm"`` or ``"submitit_local"`` (:class:`SubmititOptions`).
+    """
+
+    def __init__(self, base: Sequence[str] | Any = (), n_jobs: int | None = 1, chunk_size: int | None = None,
+                 probe: Callable | None = None, resume: bool | None = None, executor: str = "local",
+                 submitit: SubmititOptions | None = None, composer: Composer | None = None,
+                 progress: dict | None = None):
+        if executor not in ("local", "slurm", "submitit_local"):
+            raise ConfigError(f"executor = {executor!r} is not allowed; allowed: local, slurm, submitit_local")
+        if chunk_size is not None and chunk_size < 1:
+            raise ConfigError(f"chunk_size = {chunk_size} is not allowed; allowed: >= 1")
+        self.composer = composer or Composer(base)
+        self.n_jobs = resolve_n_jobs(n_jobs)
+        self.chunk_size = chunk_size
+        self.probe = probe
+        self.resume = _resume_default() if resume is None else bool(resume)
+        self.executor = executor
+        self.submitit = submitit or SubmititOptions()
+        self.progress = progress
+        self._pool = None
+        self._cancel = None
+        self._cancel_local = threading.Event()
+        self.jobs: list = []
+        """submitit jobs of the last SLURM batch"""
+
+    # -- life cycle ---------------------------------------------------------------------
+    def __enter__(self) -> "BatchRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes (cancelling work not started)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def cancel(self) -> None:
+        """Cancel the current batch from any thread: chunks not started are dropped, running
+        chunks stop after their current run; :meth:`iter` then ends."""
+        self._cancel_local.set()
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def _executor(self):
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = _mp_context()
+            self._cancel = ctx.Event()
+            self._pool = ProcessPoolExecutor(self.n_jobs, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(self._cancel, os.getpid()))
+        return self._pool
+
+    # -- planning -----------------------------------------------------------------------
+    def check(self, runs: Iterable[Sequence[str]]) -> None:
+        """Validate each distinct override of ``runs`` once (ConfigError, one line, on the first bad one)."""
+        self.composer.check([list(r) for r in runs])
+
+    def plan(self, runs: Sequence[Sequence[str]], out_dirs: Sequence[str | Path | None] | None = None,
+             metas: Sequence[dict | None] | None = None, jobs: Sequence[dict | None] | None = None,
+             labels: Sequence[str] | None = None) -> tuple[list[_Item], list[Outcome]]:
+        """Split ``runs`` into work items and runs already finished (skipped, never composed
+        beyond the cheap config build, and only when their folder has a ``summary.json``)."""
+        items, skipped = [], []
+        for i, run in enumerate(runs):
+            run = [str(x) for x in run]
+            out_dir = out_dirs[i] if out_dirs is not None else None
+            groups, values = self.composer.split(run)
+            combo = self.composer.combo(groups)
+            item = _Item(i, combo, values, tuple(run), str(out_dir) if out_dir is not None else None,
+                         metas[i] if metas else None, jobs[i] if jobs else None,
+                         labels[i] if labels else "")
+            if out_dir is not None and self.resume and (Path(out_dir) / SUMMARY_FILE).is_file():
+                try:
+                    cfg = self.composer.config(run)
+                except ConfigError:
+                    cfg = None
+                if cfg is not None:
+                    h = config_hash(config_yaml(cfg))
+                    if is_finished(Path(out_dir), h):
+                        skipped.append(Outcome(i, run, "skipped", Path(out_dir), config_hash=h))
+                        continue
+            items.append(item)
+        return items, skipped
+
+    def _context(self, items: Sequence[_Item]) -> _Context:
+        combos = {it.combo for it in items}
+        nodes, hydra_nodes = {}, {}
+        for combo in combos:
+            try:
+                nodes[combo] = self.composer.node(combo)
+            except ConfigError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise _bad_config(exc) from None
+            hn = self.composer.hydra_node(combo)
+            if hn is not None:
+                hydra_nodes[combo] = hn
+        return _Context(nodes, self.composer.base_values, hydra_nodes or None, self.probe, self.resume,
+                        self.progress)
+
+    # -- running ------------------------------------------------------------------------
+    def run(self, runs: Sequence[Sequence[str]], out_dirs: Sequence[str | Path | None] | None = None,
+            on_result: Callable[[Outcome], None] | None = None, **plan_kw: Any) -> list[Outcome]:
+        """Run every run; return the outcomes in the order of ``runs`` (``on_result`` is called
+        as each arrives)."""
+        return self._collect([[str(x) for x in r] for r in runs], self.iter(runs, out_dirs, **plan_kw), on_result)
+
+    def run_planned(self, items: list[_Item], skipped: list[Outcome], labels: Sequence[str] | None = None,
+                    on_result: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """:meth:`run` for the result of :meth:`plan` (the Hydra launcher plans first to log)."""
+        runs: list[list[str]] = [[] for _ in range(len(items) + len(skipped))]
+        for x in [*items, *skipped]:
+            runs[x.index] = list(x.overrides)
+        self._reset()
+        return self._collect(runs, self.iter_planned(items, skipped, labels), on_result)
+
+    @staticmethod
+    def _collect(runs: list[list[str]], stream: Iterator[Outcome],
+                 on_result: Callable[[Outcome], None] | None) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(runs)
+        for outcome in stream:
+            outcomes[outcome.index] = outcome
+            if on_result is not None:
+                on_result(outcome)
+        return [o if o is not None else Outcome(i, runs[i], "cancelled") for i, o in enumerate(outcomes)]
+
+    def _reset(self) -> None:
+        self._cancel_local.clear()
+        if self._cancel is not None:
+            self._cancel.clear()
+        self.jobs = []
+
+    def iter(self, runs: Sequence[Sequence[str]], out_dirs: Sequence[str | Path | None] | None = None,
+             **plan_kw: Any) -> Iterator[Outcome]:
+        """Yield outcomes as they finish: skipped runs first, then chunk by chunk. Closing the
+        generator (or :meth:`cancel`) cancels what has not run."""
+        self._reset()
+        items, skipped = self.plan(runs, out_dirs, **plan_kw)
+        yield from self.iter_planned(items, skipped, plan_kw.get("labels"))
+
+    def iter_planned(self, items: list[_Item], skipped: list[Outcome],
+                     labels: Sequence[str] | None = None) -> Iterator[Outcome]:
+        for outcome in skipped:
+            if self.progress:
+                from .sweep import record_progress
+
+                label = (labels[outcome.index] if labels else "") or " ".join(outcome.overrides)
+                record_progress(Path(self.progress["sweep_dir"]), "skipped",
+                                f"{label}: already finished (same config hash {outcome.config_hash})")
+            yield outcome
+        if not items:
+            return
+        ctx = self._context(items)
+        size = self.chunk_size or default_chunk_size(len(items), self.n_jobs if self.executor == "local" else 1)
+        chunks = chunked(items, size)
+        if self.executor != "local":
+            yield from self._iter_submitit(ctx, chunks)
+        elif self.n_jobs == 1 or len(items) == 1 and self._pool is None:
+            for chunk in chunks:
+                for item in chunk:
+                    if self._cancel_local.is_set():
+                        return
+                    yield _run_one(ctx, item)
+        else:
+            yield from self._iter_pool(ctx, chunks)
+
+    def _iter_pool(self, ctx: _Context, chunks: list[list[_Item]]) -> Iterator[Outcome]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        pool = self._executor()
+        futures = {pool.submit(_run_chunk, ctx, chunk) for chunk in chunks}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    if fut.cancelled():
+                        continue
+                    for outcome in fut.result():
+                        if outcome.status != "cancelled":
+                            yield outcome
+                if self._cancel_local.is_set():
+                    for fut in pending:
+                        fut.cancel()
+        finally:
+            if any(not f.done() for f in futures):  # closed early (or cancelled): drop the rest
+                self._cancel.set()
+                for fut in futures:
+                    fut.cancel()
+                wait(futures)
+
+    def _iter_submitit(self, ctx: _Context, chunks: list[list[_Item]]) -> Iterator[Outcome]:
+        """One array task per chunk (submitit); outcomes yielded as tasks finish."""
+        import submitit
+
+        opts = self.submitit
+        kind = "local" if self.executor == "submitit_local" else "slurm"
+        executor = submitit.AutoExecutor(folder=opts.folder, cluster=kind)
+        params: dict[str, Any] = {"timeout_min": opts.timeout_min, "cpus_per_task": opts.cpus_per_task,
+                                  "mem_gb": opts.mem_gb, "tasks_per_node": 1, "nodes": 1}
+        if kind == "slurm":
+            params.update({"slurm_array_parallelism": opts.array_parallelism})
+            for key in ("partition", "account", "qos"):
+                if getattr(opts, key):
+                    params[f"slurm_{key}"] = getattr(opts, key)
+            if opts.setup:
+                params["slurm_setup"] = list(opts.setup)
+            if opts.additional_parameters:
+                params["slurm_additional_parameters"] = dict(opts.additional_parameters)
+        executor.update_parameters(**params)
+        self.jobs = executor.map_array(_run_chunk, [ctx] * len(chunks), chunks)
+        log.info("submitted %d array task(s) of up to %d run(s) each to %s (%s)", len(self.jobs),
+                 max(len(c) for c in chunks), kind, opts.folder)
+        pending = list(zip(self.jobs, chunks))
+        while pending:
+            still = []
+            for job, chunk in pending:
+                if self._cancel_local.is_set():
+                    job.cancel(check=False)
+                    continue
+                if not job.done():
+                    still.append((job, chunk))
+                    continue
+                try:
+                    yield from job.result()
+                except Exception as exc:  # noqa: BLE001 - the task died (time limit, node failure)
+                    for item in chunk:
+                        yield Outcome(item.index, list(item.overrides), "failed",
+                                      Path(item.out_dir) if item.out_dir else None,
+                                      error=f"{type(exc).__name__}: {_one_line(exc)}")
+            pending = still
+            if pending:
+                time.sleep(0.5)
+
+
+def run_batch(runs: Sequence[Sequence[str]], base: Sequence[str] | Any = (), n_jobs: int | None = 1,
+              out_dirs: Sequence[str | Path | None] | None = None, **kw: Any) -> list[Outcome]:
+    """One-shot helper: check every distinct override, run all, close the pool."""
+    with BatchRunner(base, n_jobs, **kw) as runner:
+        runner.check(runs)
+        return runner.run(runs, out_dirs)
