@@ -7,6 +7,7 @@ before anything is written.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import NoReturn
 
@@ -35,3 +36,10 @@ def one_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith(("full_key:", "object_type", "Set the environment"))]
     return " ".join(lines[:3]) if lines else type(exc).__name__
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (``<prog>: error: ...; see <prog> --help``), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message}; see {self.prog} --help", self.prog)

@@ -405,7 +405,9 @@ class RegimeConfig:
     handoff_drop_siloed: float = param(0.25, "probability", 0, 1,
                                        "chance the baton is dropped when a case ends and the next service should take over")
     handoff_drop_colocated: float = param(0.0, "probability", 0, 1,
-                                          "same between co-located agencies",
+                                          "same between co-located agencies; acts only where they do not help "
+                                          "concurrently (concurrent_help left out of regime.mechanisms or of the "
+                                          "lead worker's): a concurrent pair hands no baton over",
                                           source="source: 'nobody lets go of the baton'")
     coordination_hours_siloed: float = param(1.5, "hours per case-month per partner", 0, 100,
                                              "coordination hours an agency spends per other siloed agency on the case")

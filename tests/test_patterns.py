@@ -104,9 +104,13 @@ def test_interval_and_check_logic():
     assert not v.Check("x", v.Estimate.of([1.0]), lower=0.0).passed  # one replicate: no interval, no pass
 
 
-def test_validate_command_writes_figures(tmp_path, capsys):
-    code = v.main(["--patterns", "1", "--replicates", "2", "--size", "2000", "--out", str(tmp_path)])
+def test_validate_command_writes_figures_and_exits_1_when_a_check_fails(tmp_path, capsys):
+    """A target no model meets (completion 1 %) must fail the command: exit 1, 'SOME CHECKS FAIL'."""
+    targets = tmp_path / "impossible.yaml"
+    targets.write_text("completion_5y: {value: 0.01, tolerance: 0.001}\n")
+    code = v.main(["--patterns", "1", "--replicates", "2", "--size", "2000", "--out", str(tmp_path),
+                   "--targets", str(targets)])
     out = capsys.readouterr().out
     assert "Pattern 1" in out and "target completion_5y" in out
     assert (tmp_path / "pattern_1.png").exists()
-    assert code in (0, 1)
+    assert code == 1 and "SOME CHECKS FAIL" in out and "ALL PASS" not in out

@@ -21,7 +21,6 @@ import pandas as pd
 import pytest
 
 from dropout_sim import compose_config, run_simulation
-from dropout_sim.analysis import calibrate as calibrate_mod
 from dropout_sim.analysis import validation
 from dropout_sim.analysis.report import gather, main as report_main
 from dropout_sim.app import cli
@@ -141,13 +140,12 @@ def test_the_fingerprint_changes_with_any_source_or_config_file(tmp_path, monkey
     cfg.write_text("a: 2\n")
     after_config = results.source_hash()
     assert len({before, after_code, after_config}) == 3
-    names = [name for name, _ in results.__dict__["_source_files"]()]
+    names = [name for name, _ in results._source_files()]
     assert names == ["dropout_sim/model.py", "configs/config.yaml"]
 
 
 def test_the_real_fingerprint_covers_model_and_configs_not_the_report():
-    monkey = results._source_files()
-    names = {name for name, _ in monkey}
+    names = {name for name, _ in results._source_files()}
     assert "dropout_sim/model/students.py" in names and "configs/regime/colocated.yaml" in names
     assert "dropout_sim/schema.py" in names and "dropout_sim/rng.py" in names
     assert not any(n.startswith(("dropout_sim/analysis/", "dropout_sim/app/")) for n in names)
@@ -563,3 +561,57 @@ def test_killing_a_joblib_sweep_leaves_no_workers_running(tmp_path):
     for w in left:
         os.kill(w, signal.SIGKILL)
     assert not left, "workers outlived the killed sweep"
+
+
+def test_report_warns_when_runs_mix_numpy_versions(sweep_copy, capsys):
+    d = sweep_copy
+    path = next(iter(summaries(d)))
+    s = json.loads((path / SUMMARY_FILE).read_text())
+    s["meta"]["provenance"]["numpy"] = "1.0.0"
+    (path / SUMMARY_FILE).write_text(json.dumps(s))
+    assert report_main([str(d), "--no-figures", "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert "WARNING: the ok runs were computed with 2 numpy versions" in out and "1.0.0 (1 runs)" in out
+    runs = pd.read_csv(d / "report" / "runs.csv")
+    assert set(runs["numpy_version"]) == {"1.0.0", __import__("numpy").__version__}
+
+
+def test_sweep_values_from_an_experiment_file_are_checked_too(run_cli, tmp_path):
+    path = tmp_path / "input" / "experiment" / "bad.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("# @package _global_\nhydra:\n  sweeper:\n    params:\n      cohort.size: 300,-4\n"
+                    "      replicate: range(0,70)\n")
+    code, _, err = run_cli("-m", "--config-dir", str(tmp_path / "input"), "experiment=bad",
+                           f"hydra.sweep.dir={tmp_path / 's'}")
+    assert_one_line_refusal(code, err, "cohort.size = -4")
+    assert written(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).parent.parent / "configs" / "experiment")
+                                        .glob("*.yaml")))
+def test_shipped_experiments_pass_the_start_up_checks(name, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    cli.prevalidate(["-m", f"experiment={name}"])  # raises SystemExit(2) on any refusal
+
+
+@pytest.mark.parametrize("args", [["report"], ["report", "x", "--format", "xls"], ["validate", "--size", "abc"],
+                                  ["calibrate", "--max-evals", "many"], ["validate", "--bogus"]])
+def test_subcommand_argument_errors_are_one_line(run_cli, tmp_path, args):
+    code, _, err = run_cli(*args)
+    assert_one_line_refusal(code, err, f"dropout-sim {args[0]}: error:", "--help")
+    assert written(tmp_path) == []
+
+
+def test_parallel_workers_count_in_the_memory_check(run_cli, tmp_path, monkeypatch):
+    from dropout_sim.runs.api import memory_need_mb
+
+    one = memory_need_mb(compose_config(["cohort.size=200000"]))
+    monkeypatch.setenv("DROPOUT_SIM_MEMORY_MB", str(int(one * 1.5)))  # one run fits, two do not
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    code, _, err = run_cli("-m", "cohort.size=200000", "replicate=0,1", "hydra/launcher=joblib",
+                           "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 's'}")
+    assert_one_line_refusal(code, err, "for 2 runs at once")
+    assert written(tmp_path) == []
+    from dropout_sim.app.cli import prevalidate
+
+    prevalidate(["-m", "cohort.size=200000", "replicate=0,1", f"hydra.sweep.dir={tmp_path / 's'}"])  # one at a time

@@ -42,6 +42,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..errors import ArgumentParser
 from ..schema import Config, ConfigError, validate
 
 
@@ -515,7 +516,7 @@ def usage_hint(name: str, out: str | None) -> str:
 # command line
 # --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="dropout-sim calibrate",
         description="Fit declared parameters to declared targets (YAML) with scipy.optimize, "
                     "using common random numbers; write the fit as configs/calibration/<name>.yaml.")

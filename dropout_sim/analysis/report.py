@@ -49,7 +49,6 @@ Pairing: replicate r of every scenario shares its synthetic cohort and its rando
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import os
@@ -63,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from .intervals import mean_ci, ratio_ci, welch_ci
-from ..errors import EXIT_BAD_INPUT
+from ..errors import EXIT_BAD_INPUT, ArgumentParser
 from ..runs.results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json, summary_problem
 from ..runs.overrides import split_override
 from ..runs.sweep import FAILED_FILE, FAILURES_DIR, PROGRESS_DIR, basic_sweeper_jobs, failure_record_path
@@ -77,6 +76,8 @@ into replicate noise and parameter uncertainty (:func:`draw_intervals`)."""
 PARAMETER_LEVEL = 0.95
 """Coverage of the parameter-uncertainty interval (quantiles of the per-draw mean differences)."""
 DEFAULT_METRIC = "completion_5y"
+LIBRARIES = ("python", "numpy", "mesa")
+"""Versions (from ``meta.provenance``) that go into the run table; a sweep mixing them is warned about."""
 OK = "ok"
 RUN_CONFIG = "config.yaml"
 SKIP_DIRS = {".hydra", ".submitit", PROGRESS_DIR, FAILURES_DIR, "report"}
@@ -333,6 +334,8 @@ def gather(sweep_dir: str | Path) -> Sweep:
             row.update({col: meta.get(key) for key, col in META_COLUMNS.items() if key in meta})
         elif summary is not None:
             row.update({col: meta.get(key) for key, col in META_COLUMNS.items() if key in meta})
+            prov = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else {}
+            row.update({f"{lib}_version": prov[lib] for lib in LIBRARIES if prov.get(lib)})
             row.update(_flatten({k: v for k, v in summary.items() if k != "meta"}))
             try:
                 monthly_parts[len(rows)] = pd.read_csv(run_dir / "monthly.csv")
@@ -423,6 +426,14 @@ def gather(sweep_dir: str | Path) -> Sweep:
             counts = ", ".join(f"{fp} ({n} runs)" for fp, n in prints.value_counts().items())
             warnings.append(f"the ok runs were computed by {prints.nunique()} different versions of the code "
                             f"(code_fingerprint {counts}); re-run the sweep to recompute the older ones")
+    for lib in LIBRARIES:
+        col = f"{lib}_version"
+        if col in runs:
+            versions = runs.loc[runs["status"] == OK, col].dropna()
+            if versions.nunique() > 1:
+                counts = ", ".join(f"{v} ({n} runs)" for v, n in versions.value_counts().items())
+                warnings.append(f"the ok runs were computed with {versions.nunique()} {lib} versions ({counts}); "
+                                "draws may differ between versions: re-run with DROPOUT_SIM_RESUME=0")
     for scenario in scenarios:
         if not ((runs["scenario"] == scenario) & (runs["status"] == OK)).any():
             notes.append(f"scenario {scenario!r} has no finished runs (see the list above)")
@@ -792,7 +803,7 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None, fmt: 
 
 def main(argv: list[str] | None = None) -> int:
     """``dropout-sim report <sweep dir>``; exit 0, 1 with ``--strict`` if runs are not ok, 2 on errors."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="dropout-sim report",
         description="Gather a sweep folder (dropout-sim -m ...) into one tidy run table, the long "
                     "monthly table, a summary with paired differences, and figures.")

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..calendar import NORMERT_TID_MONTHS
-from ..errors import ConfigError
+from ..errors import ArgumentParser, ConfigError
 from .calibrate import summary_value
 from .intervals import t_half_width
 from ..model.students import NEED_BIT, NO_MONTH
@@ -625,7 +625,7 @@ def check_arguments(args: argparse.Namespace) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="dropout-sim validate",
+    ap = ArgumentParser(prog="dropout-sim validate",
                                  description="Run the pattern-oriented validation and the calibration-target "
                                              "checks; print model value, criterion and pass/fail; one figure per pattern.")
     ap.add_argument("--replicates", type=int, default=5, help="paired replicates per scenario (pattern 4 uses one fewer)")
@@ -656,10 +656,6 @@ def _validate(args: argparse.Namespace, wanted: list[int], runner: Runner) -> in
     targets = calibration_checks(runner, args.targets, r, n)
     print(format_checks([], targets))
     paths = save_figures(results, Path(args.out))
-    if 3 in wanted:
-        raw = next(x for x in results if x.number == 3).data["meetings_per_helped_student_diff"]
-        print(f"note: meetings per helped student (all cases), co-located - siloed = {raw} "
-              "(co-located students receive more help; per month of help the load is lower)")
     print(f"figures: {', '.join(str(p) for p in paths)}")
     ok = all(x.passed for x in results) and all(c.passed for c in targets)
     print("ALL PASS" if ok else "SOME CHECKS FAIL")

@@ -71,6 +71,12 @@ def _prevalidate(argv: list[str]) -> None:
     _check_output_folder(hydra_cfg, argv)
 
     parsed = [ov for ov in parsed if not ov.get_key_element().startswith("hydra")]
+    # a sweep defined in a config (hydra.sweeper.params, e.g. an experiment file): its values too
+    params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) if sweep_requested(argv, hydra_cfg) else None
+    if params:
+        given = {ov.get_key_element().lstrip("+~") for ov in parsed}
+        extra_lines = [f"{k}={v}" for k, v in OmegaConf.to_container(params).items() if str(k).lstrip("+~") not in given]
+        parsed = OverridesParser.create().parse_overrides(extra_lines) + parsed
 
     def line(ov, value) -> str:
         return f"{ov.get_key_element()}={_encode(value)}"
@@ -78,7 +84,8 @@ def _prevalidate(argv: list[str]) -> None:
     sweeps = {i: list(ov.sweep_iterator()) for i, ov in enumerate(parsed) if ov.is_sweep_override()}
     first = [line(ov, sweeps[i][0]) if i in sweeps else ov.input_line for i, ov in enumerate(parsed)]
     base = compose_dictconfig(extra + first)
-    check_memory(to_config(base))
+    at_once = _parallel_runs(hydra_cfg) if sweep_requested(argv, hydra_cfg) else 1
+    check_memory(to_config(base), at_once=at_once)
     for i, values in sweeps.items():
         ov = parsed[i]
         key = ov.get_key_element().lstrip("+~")
@@ -91,17 +98,40 @@ def _prevalidate(argv: list[str]) -> None:
                 OmegaConf.update(cfg, key, value, merge=False)
             else:  # a config group option or an added key: compose
                 cfg = compose_dictconfig(extra + [*first[:i], line(ov, value), *first[i + 1:]])
-            check_memory(to_config(cfg), key if key.startswith("cohort") else "cohort.size")
+            check_memory(to_config(cfg), key if key.startswith("cohort") else "cohort.size", at_once)
+
+
+def _parallel_runs(hydra_cfg) -> int:
+    """Runs a sweep's launcher holds in memory at once on this machine (joblib's n_jobs)."""
+    import os
+
+    from omegaconf import OmegaConf
+
+    if "joblib" not in str(OmegaConf.select(hydra_cfg, "launcher._target_", default="")).lower():
+        return 1
+    n = OmegaConf.select(hydra_cfg, "launcher.n_jobs", default=1)
+    cores = os.cpu_count() or 1
+    if not isinstance(n, int) or n == 0:
+        return 1
+    return max(1, min(cores, n) if n > 0 else cores + 1 + n)
+
+
+def sweep_requested(argv: list[str], hydra_cfg) -> bool:
+    """A multirun: ``-m`` on the command line or ``hydra.mode: MULTIRUN`` in a config."""
+    from omegaconf import OmegaConf
+
+    from ..runs.sweep import is_multirun_flag
+
+    return is_multirun_flag(argv) or str(OmegaConf.select(hydra_cfg, "mode")).endswith("MULTIRUN")
 
 
 def _check_output_folder(hydra_cfg, argv: list[str]) -> None:
     """Refuse an output folder that cannot be written (one line, before Hydra creates it)."""
     from omegaconf import OmegaConf
 
-    from ..runs.sweep import folder_problem, is_multirun_flag
+    from ..runs.sweep import folder_problem
 
-    multirun = is_multirun_flag(argv) or str(OmegaConf.select(hydra_cfg, "mode")).endswith("MULTIRUN")
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    key = "hydra.sweep.dir" if sweep_requested(argv, hydra_cfg) else "hydra.run.dir"
     try:
         folder = str(OmegaConf.select(hydra_cfg, key[len("hydra."):]))
     except Exception:  # noqa: BLE001 - a folder named by job values is only known per job

@@ -78,10 +78,18 @@ def _location_for_mean(target_tuple: tuple, sd: float, shape: float) -> tuple:
         mid = 0.5 * (lo + hi)
         x = mid[:, None] + z[None, :]
         inside = (x >= GRADE_POINTS_MIN) & (x <= GRADE_POINTS_MAX)
-        mean = (x * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+        # no grid point on the scale: the truncated mean is at the bound the distribution lies beyond
+        # (0 here sent the search ever upward, to locations where nothing can be drawn on the scale)
+        beyond = np.where(mid > 0.5 * (GRADE_POINTS_MIN + GRADE_POINTS_MAX), GRADE_POINTS_MAX, GRADE_POINTS_MIN)
+        count = inside.sum(axis=1)
+        mean = np.where(count > 0, (x * inside).sum(axis=1) / np.maximum(count, 1), beyond)
         below = mean < target
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
     return tuple(0.5 * (lo + hi))
+
+
+MAX_REDRAWS = 1000
+"""Rounds of redrawing grade points off the 10-60 scale before the rest are set to the bound."""
 
 
 def draw_grade_points(pop: PopulationConfig, gen: np.random.Generator, gender: np.ndarray,
@@ -95,10 +103,13 @@ def draw_grade_points(pop: PopulationConfig, gen: np.random.Generator, gender: n
     mean = loc[gender, education]
     gp = mean + pop.grade_points_sd * _skew_normal(gen, pop.grade_points_skew, mean.size)
     bad = np.flatnonzero((gp < GRADE_POINTS_MIN) | (gp > GRADE_POINTS_MAX))
-    while bad.size:
+    for _ in range(MAX_REDRAWS):
+        if not bad.size:
+            break
         gp[bad] = mean[bad] + pop.grade_points_sd * _skew_normal(gen, pop.grade_points_skew, bad.size)
         bad = bad[(gp[bad] < GRADE_POINTS_MIN) | (gp[bad] > GRADE_POINTS_MAX)]
-    return gp
+    # only a distribution with almost no mass on the scale gets here (extreme sd and skew): the bounds
+    return np.clip(gp, GRADE_POINTS_MIN, GRADE_POINTS_MAX)
 
 
 TRACK_CENTRE = 43.0

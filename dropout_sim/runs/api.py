@@ -83,17 +83,20 @@ def memory_available_mb() -> float | None:
         return None
 
 
-def check_memory(cfg: Config, key: str = "cohort.size") -> None:
-    """Refuse (one line, :class:`ConfigError`) a run that would not fit in memory."""
+def check_memory(cfg: Config, key: str = "cohort.size", at_once: int = 1) -> None:
+    """Refuse (one line, :class:`ConfigError`) a run that would not fit in memory, with
+    ``at_once`` such runs side by side (parallel workers of a sweep)."""
     from ..schema import ConfigError
 
-    need, have = memory_need_mb(cfg), memory_available_mb()
+    one, have = memory_need_mb(cfg), memory_available_mb()
+    need = one * max(1, at_once)
     if have is not None and need > have:
-        per_student = (need - BASE_MEMORY_MB) / cfg.cohort.size
-        most = int(max(1.0, (have - BASE_MEMORY_MB) / per_student))
-        raise ConfigError(f"{key} = {cfg.cohort.size} needs about {need / 1024:.1f} GB of memory, {have / 1024:.1f} GB "
-                          f"available; allowed: at most about {most} students per cohort here "
-                          f"(or set {ENV_MEMORY})")
+        per_student = (one - BASE_MEMORY_MB) / cfg.cohort.size
+        most = int(max(1.0, (have / max(1, at_once) - BASE_MEMORY_MB) / per_student))
+        runs = f" for {at_once} runs at once (hydra.launcher.n_jobs)" if at_once > 1 else ""
+        raise ConfigError(f"{key} = {cfg.cohort.size} needs about {need / 1024:.1f} GB of memory{runs}, "
+                          f"{have / 1024:.1f} GB available; allowed: at most about {most} students per cohort here "
+                          f"(or fewer parallel runs, or set {ENV_MEMORY})")
 
 
 @dataclass

@@ -203,7 +203,8 @@ def code_fingerprint() -> dict[str, Any]:
     """
     package = Path(__file__).resolve().parent.parent
     commit = dirty = None
-    top = _git(["rev-parse", "--show-toplevel"], package)
+    installed = "site-packages" in package.parts or "dist-packages" in package.parts
+    top = None if installed else _git(["rev-parse", "--show-toplevel"], package)  # a wheel has no commit
     if top is not None and (Path(top) / "pyproject.toml").is_file():
         commit = _git(["rev-parse", "HEAD"], package)
         status = _git(["status", "--porcelain", "--untracked-files=no"], package)
@@ -368,8 +369,12 @@ def run_lock(run_dir: str | Path, wait: bool = True) -> Iterator[bool]:
         yield True
         return
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # an unwritable folder: nothing can be written there to protect
+        yield True
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
