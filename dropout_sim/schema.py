@@ -427,7 +427,10 @@ def register_configs() -> None:
     """Register the schema in Hydra's ConfigStore as ``base_config`` (idempotent)."""
     from hydra.core.config_store import ConfigStore
 
+    global _REGISTERED_IN
     cs = ConfigStore.instance()
+    if cs is _REGISTERED_IN and "base_config.yaml" in cs.repo:
+        return  # storing converts the dataclasses again (0.1 s a call); the CLI calls this often
     cs.store(name="base_config", node=Config)
     # Each agency entry of configs/agencies/*.yaml takes this node as its default
     # ("- /agency@school: base"), so every AgencyConfig field is typed and overridable.
@@ -437,6 +440,10 @@ def register_configs() -> None:
     except ImportError:  # pragma: no cover - a source tree without the plugin package
         return
     register()
+    _REGISTERED_IN = cs
+
+
+_REGISTERED_IN = None
 
 
 # --------------------------------------------------------------------------------------

@@ -1,12 +1,23 @@
 #!/usr/bin/env python3
-"""Sweep throughput: runs per minute of ``dropout-sim -m`` with 1 and 2 joblib workers.
+"""Sweep cost: overhead share, n_jobs=2 vs 1 speed-up, and resume time of ``dropout-sim -m``.
 
-Each measurement is a fresh sweep (3 regimes x ``--replicates`` replicates of ``--size``
-students, 72 months) into a temporary folder, timed from the command's start to its end,
-so it includes Hydra's start-up (about 2 s), its per-job config composition and the
-writing of every run folder; the report is not included.
+The sweep is the main job's shape (3 regimes x ``--replicates`` paired replicates of ``--size``
+students, 72 months), run as users run it: ``dropout-sim -m ...`` in a subprocess, timed from
+start to end (Python and Hydra start-up, the start-up check, composition, every run folder
+written; the report is not included). It prints
 
-    python experiments/bench_sweep.py [--replicates 10] [--size 3000] [--workers 1 2]
+* **simulation** - the same runs' model construction + ``model.run()`` alone, one after another
+  in this process (configs built beforehand, not timed);
+* **overhead share** - ``(sweep with n_jobs=1 - simulation) / sweep with n_jobs=1``: everything
+  but the simulation (start-up, composition, writing results), split into a fixed part (the
+  resume time: start-up and planning, no runs) and a part per run;
+* **speed-up** - sweep time with ``n_jobs=1`` over ``n_jobs=2``;
+* **resume** - the ``n_jobs=2`` sweep run again into its finished folder (every run skipped).
+
+``--compare joblib`` repeats the sweeps with Hydra's joblib launcher (the path before the batch
+runner: one Hydra composition per run). Timings on a shared machine vary from run to run.
+
+    python experiments/bench_sweep.py [--replicates 20] [--size 3000] [--compare joblib]
 """
 
 from __future__ import annotations
@@ -21,34 +32,71 @@ from pathlib import Path
 
 from dropout_sim.runs.sweep import dropout_sim_command
 
+REGIMES = ("siloed", "nav_pilot", "colocated")
 
-def measure(workers: int, replicates: int, size: int, root: Path) -> tuple[int, float]:
-    """(runs, seconds) of one fresh sweep (a new folder: nothing to resume) with ``workers`` processes."""
-    sweep_dir = Path(tempfile.mkdtemp(prefix=f"w{workers}_", dir=root))
-    cmd = [*dropout_sim_command(), "-m", "regime=siloed,nav_pilot,colocated", f"replicate=range(0,{replicates})",
-           f"cohort.size={size}", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={workers}",
-           f"hydra.sweep.dir={sweep_dir}"]
+
+def sweep(sweep_dir: Path, workers: int, replicates: int, size: int, launcher: str | None) -> tuple[int, float]:
+    """(finished runs, seconds) of ``dropout-sim -m`` into ``sweep_dir``."""
+    cmd = [*dropout_sim_command(), "-m", f"regime={','.join(REGIMES)}", f"replicate=range(0,{replicates})",
+           f"cohort.size={size}", f"hydra.launcher.n_jobs={workers}", f"hydra.sweep.dir={sweep_dir}"]
+    if launcher:
+        cmd.insert(-2, f"hydra/launcher={launcher}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HYDRA_", "DROPOUT_SIM_"))}
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, env=env, cwd=sweep_dir.parent, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0
-    runs = len(list(sweep_dir.rglob("summary.json")))
-    return runs, seconds
+    return len(list(sweep_dir.rglob("summary.json"))), seconds
+
+
+def simulation_seconds(replicates: int, size: int) -> float:
+    """Model construction + run of every run of the sweep, serially, nothing written."""
+    import logging
+
+    from dropout_sim.model.model import DropoutModel
+    from dropout_sim.runs.batch import Composer
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    composer = Composer([f"cohort.size={size}"])
+    configs = [composer.config([f"regime={r}", f"replicate={i}"]) for r in REGIMES for i in range(replicates)]
+    total = 0.0
+    for cfg in configs:
+        t0 = time.perf_counter()
+        DropoutModel(cfg).run()
+        total += time.perf_counter() - t0
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--replicates", type=int, default=10)
-    parser.add_argument("--size", type=int, default=3000, help="students per run")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--replicates", type=int, default=20, help="replicates per regime (the main job: 20)")
+    parser.add_argument("--size", type=int, default=3000, help="students per run (the main job: 3000)")
+    parser.add_argument("--compare", choices=["joblib"], default=None,
+                        help="also time Hydra's joblib launcher (the path before the batch runner)")
     args = parser.parse_args(argv)
-    print(f"sweep: 3 regimes x {args.replicates} replicates x {args.size:,} students x 72 months; "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'workers':>7}  {'runs':>4}  {'seconds':>7}  {'runs/min':>8}")
+    if args.replicates < 1 or args.size < 1:
+        parser.error("--replicates and --size must be >= 1")
+    n = len(REGIMES) * args.replicates
+    print(f"sweep: {len(REGIMES)} regimes x {args.replicates} replicates x {args.size:,} students x 72 months "
+          f"= {n} runs; {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f} at start)", flush=True)
+    sim = simulation_seconds(args.replicates, args.size)
+    print(f"simulation alone (serial, this process): {sim:.1f} s ({sim / n:.2f} s per run)", flush=True)
+    launchers = [("dropout_sim (batch runner)", None)] + ([("joblib (before)", "joblib")] if args.compare else [])
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
-        for workers in args.workers:
-            runs, seconds = measure(workers, args.replicates, args.size, Path(tmp))
-            print(f"{workers:>7}  {runs:>4}  {seconds:>7.1f}  {runs / seconds * 60:>8.0f}", flush=True)
+        for name, launcher in launchers:
+            times = {}
+            for workers in (1, 2):
+                d = Path(tmp) / f"{launcher or 'batch'}_{workers}"
+                runs, times[workers] = sweep(d, workers, args.replicates, args.size, launcher)
+                assert runs == n, f"{runs} of {n} runs finished"
+            _, resume = sweep(Path(tmp) / f"{launcher or 'batch'}_2", 2, args.replicates, args.size, launcher)
+            overhead = times[1] - sim
+            per_run = max(0.0, overhead - resume) / n
+            print(f"\n{name}\n"
+                  f"  n_jobs=1: {times[1]:6.1f} s   overhead {overhead:5.1f} s = {overhead / times[1]:5.1%} of the sweep "
+                  f"(fixed ~{resume:.1f} s + {per_run * 1000:.0f} ms per run)\n"
+                  f"  n_jobs=2: {times[2]:6.1f} s   speed-up {times[1] / times[2]:.2f}x\n"
+                  f"  resume of the finished sweep: {resume:.1f} s", flush=True)
     return 0
 
 

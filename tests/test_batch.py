@@ -36,6 +36,9 @@ def test_group_combinations_are_composed_once():
         for regime in ("siloed", "colocated"):
             composer.config([f"regime={regime}", f"replicate={r}"])
     assert len(composer._nodes) == 2
+    assert composer.config(["regime=siloed"]).replicate == 0, "a run's values do not stay in the shared node"
+    assert composer.config(["regime=siloed", "cohort.size=500"]).cohort.size == 500
+    assert composer.config([]).cohort.size == 200
 
 
 def test_each_distinct_value_is_checked_even_after_the_64th_combination():

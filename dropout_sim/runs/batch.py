@@ -124,15 +124,23 @@ class SubmititOptions:
 # composition: once per group combination, overrides applied to the composed object
 # --------------------------------------------------------------------------------------
 _PARSER = None
+_PARSED: dict[str, Any] = {}
 
 
 def _parse(lines: Sequence[str]) -> list:
+    """Hydra's parsed overrides of ``lines`` (each distinct line parsed once per process)."""
     global _PARSER
-    if _PARSER is None:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+    missing = [ln for ln in dict.fromkeys(lines) if ln not in _PARSED]
+    if missing:
+        if _PARSER is None:
+            from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        _PARSER = OverridesParser.create()
-    return _PARSER.parse_overrides(list(lines))
+            _PARSER = OverridesParser.create()
+        for line, ov in zip(missing, _PARSER.parse_overrides(missing)):
+            if len(_PARSED) > 100_000:
+                _PARSED.clear()
+            _PARSED[line] = ov
+    return [_PARSED[ln] for ln in lines]
 
 
 def apply_overrides(node: Any, lines: Sequence[str]) -> None:
@@ -166,6 +174,26 @@ def build_config(node: Any) -> Any:
     except ConfigError:
         raise
     except (OmegaConfBaseException, ValueError, KeyError, TypeError) as exc:
+        raise _bad_config(exc) from None
+
+
+def _unvalidated_config(node: Any) -> Any:
+    """:func:`~dropout_sim.schema.to_config` without its checks (for hashing only)."""
+    from omegaconf import OmegaConf
+
+    from ..schema import AGENCY_SETTINGS, AgencyConfig, Config, _agency_from
+
+    try:
+        obj = OmegaConf.to_object(node)
+        if not isinstance(obj, Config):
+            obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), node))
+        obj.agencies = {name: (value if name in AGENCY_SETTINGS or isinstance(value, AgencyConfig)
+                               else _agency_from(name, value))
+                        for name, value in obj.agencies.items()}
+        return obj
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
         raise _bad_config(exc) from None
 
 
@@ -277,21 +305,60 @@ class Composer:
             raise _bad_config(exc) from None
         return node
 
-    def config(self, overrides: Sequence[str]) -> Any:
-        """The validated Config of one run (ConfigError, one line, if it is not valid)."""
+    def config(self, overrides: Sequence[str], validate: bool = True) -> Any:
+        """The validated Config of one run (ConfigError, one line, if it is not valid).
+
+        ``validate=False`` skips the schema's key and range checks (the resume check only needs
+        the config's hash: a finished run's config was valid, so an invalid one never matches)."""
         groups, values = self.split(overrides)
+        combo = self.combo(groups)
         try:
-            self.node(self.combo(groups))
+            node = self.node(combo)
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001 - a missing group option etc.: one line
             raise _bad_config(exc) from None
-        return build_config(self.job_node(self.combo(groups), values))
+        lines = [*self.base_values, *values]
+        restore = _plain_assignments(node, lines)
+        build = build_config if validate else _unvalidated_config
+        if restore is None:
+            return build(self.job_node(combo, values))
+        try:  # set, build, put back: no copy of the whole config per run
+            apply_overrides(node, lines)
+            return build(node)
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _bad_config(exc) from None
+        finally:
+            for parent, key, raw in reversed(restore):
+                parent[key] = raw
 
     # -- validation ---------------------------------------------------------------------
+    def check_composable(self, runs: Sequence[Sequence[str]]) -> None:
+        """Hydra's check that every run composes (the sweeper's ``validate_batch_is_legal``) at the
+        cost of one composition per group combination and one application per distinct value;
+        Hydra's own exceptions propagate."""
+        scratch: dict[tuple, Any] = {}
+        seen: set[tuple] = set()
+        for run in runs:
+            groups, values = self.split(run)
+            combo = self.combo(groups)
+            if combo not in scratch:
+                scratch[combo] = copy.deepcopy(self.node(combo))
+                apply_overrides(scratch[combo], self.base_values)
+            for line in values:
+                if (combo, line) not in seen:
+                    seen.add((combo, line))
+                    apply_overrides(scratch[combo], [line])
+
     def check(self, runs: Sequence[Sequence[str]]) -> None:
         """Validate each distinct ``key=value`` of ``runs`` once, and each group combination once
         (with the first run that uses it); raise ConfigError naming the first bad one."""
+        with _hydra_initialized():
+            self._check(runs)
+
+    def _check(self, runs: Sequence[Sequence[str]]) -> None:
         from omegaconf import OmegaConf
 
         from ..schema import check_keys
@@ -332,6 +399,27 @@ class Composer:
                     _check_field(key, value, meta)
         for run in firsts.values():
             self.config(run)
+
+
+def _plain_assignments(node: Any, lines: Sequence[str]) -> list | None:
+    """For ``key=value`` lines that set existing leaf values (no ``+``/``~``, no containers):
+    ``[(parent node, key, raw old value)]`` to restore them; None if any line is not one."""
+    from omegaconf import OmegaConf
+
+    restore = []
+    for ov in _parse(lines):
+        if ov.is_add() or ov.is_force_add() or ov.is_delete() or isinstance(ov.value(), (dict, list)):
+            return None
+        path = ov.key_or_group
+        head, _, last = path.rpartition(".")
+        parent = OmegaConf.select(node, head) if head else node
+        if not OmegaConf.is_dict(parent) or last not in parent:
+            return None
+        child = parent._get_node(last)
+        if OmegaConf.is_config(child):
+            return None
+        restore.append((parent, last, child._value()))
+    return restore
 
 
 def field_meta(key: str) -> dict | None:
@@ -727,7 +815,7 @@ class BatchRunner:
                          labels[i] if labels else "")
             if out_dir is not None and self.resume and (Path(out_dir) / SUMMARY_FILE).is_file():
                 try:
-                    cfg = self.composer.config(run)
+                    cfg = self.composer.config(run, validate=False)
                 except ConfigError:
                     cfg = None
                 if cfg is not None:
