@@ -194,3 +194,57 @@ def test_validation_runs_through_the_runner_once_per_scenario():
         assert a[1]["completion_5y"] == direct["completion_5y"] and "extra" in a[1]
     finally:
         runner.close()
+
+
+ORPHAN = r"""
+import json, sys, time
+from dropout_sim.runs.batch import BatchRunner
+runner = BatchRunner(["cohort.size=200", "horizon_months=60", "county.warmup_years=2"], n_jobs=2, chunk_size=1)
+for outcome in runner.iter([[f"replicate={r}"] for r in range(20)]):
+    pids = list(runner._pool._processes)
+    open(sys.argv[1], "w").write(json.dumps(pids))
+    time.sleep(120)
+"""
+
+
+def test_workers_do_not_outlive_a_killed_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids_file = tmp_path / "pids.json"
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN, str(pids_file)])
+    try:
+        deadline = time.time() + 120
+        while not pids_file.exists():
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.1)
+        pids = json.loads(pids_file.read_text())
+        assert len(pids) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.time() + 15
+        alive = pids
+        while alive and time.time() < deadline:
+            time.sleep(0.2)
+            alive = [p for p in pids if _alive(p)]
+        assert not alive, f"workers {alive} still running after their parent was killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by init) counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

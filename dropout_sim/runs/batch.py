@@ -654,9 +654,12 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
 # --------------------------------------------------------------------------------------
 def _init_worker(cancel: Any, parent_pid: int) -> None:
     """Pool worker start-up: remember the cancel event; exit when the parent process is gone."""
+    import signal
+
     global _CANCEL
     _CANCEL = cancel
     logging.getLogger("MESA").setLevel(logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops the workers)
 
     def watch() -> None:
         while True:
@@ -775,6 +778,14 @@ class BatchRunner:
         """Stop the worker processes (cancelling work not started)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _terminate(self) -> None:
+        """Kill the worker processes (no waiting for their current run)."""
+        if self._pool is not None:
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
     def cancel(self) -> None:
@@ -926,8 +937,11 @@ class BatchRunner:
                 if self._cancel_local.is_set():
                     for fut in pending:
                         fut.cancel()
+        except (KeyboardInterrupt, SystemExit):
+            self._terminate()  # Ctrl-C: stop now; a killed run leaves no summary.json and re-runs next time
+            raise
         finally:
-            if any(not f.done() for f in futures):  # closed early (or cancelled): drop the rest
+            if self._pool is not None and any(not f.done() for f in futures):  # closed early: drop the rest
                 self._cancel.set()
                 for fut in futures:
                     fut.cancel()
