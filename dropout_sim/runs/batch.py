@@ -494,7 +494,7 @@ class _Context:
     """group combination -> composed task node"""
     base_values: tuple
     hydra_nodes: dict | None = None
-    """launcher: group combination -> hydra section (written to .hydra/hydra.yaml)"""
+    """launcher: group combination -> hydra section as a container (written to .hydra/hydra.yaml)"""
     probe: Callable | None = None
     resume: bool = True
     progress: dict | None = None
@@ -537,45 +537,83 @@ def _run_chunk(ctx: _Context, items: list[_Item]) -> list[Outcome]:
     return out
 
 
-def _write_hydra_files(ctx: _Context, item: _Item, node: Any, out_dir: Path) -> None:
-    """``.hydra/{config,hydra,overrides}.yaml`` as Hydra's run_job writes them, and the job log."""
-    from omegaconf import OmegaConf, open_dict, read_write
+def _yaml(data: Any) -> str:
+    """What ``OmegaConf.to_yaml`` writes for a container (the same dumper's quoting, on libyaml)."""
+    import yaml
 
+    from .results import _yaml_dumper
+
+    return yaml.dump(data, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_yaml_dumper())
+
+
+def _node_yaml(node: Any) -> str:
+    from omegaconf import OmegaConf
+
+    return _yaml(OmegaConf.to_container(node, resolve=False, enum_to_str=True))
+
+
+def _write_hydra_files(ctx: _Context, item: _Item, config_text: str, out_dir: Path) -> None:
+    """``.hydra/{config,hydra,overrides}.yaml`` as Hydra's run_job writes them, and the job log.
+
+    The hydra section is a plain container per group combination (made once by the parent);
+    each job changes its own copies of ``overrides``, ``job`` and ``runtime``.
+    """
     from .results import atomic_write_text
 
-    hydra_dir = out_dir / ".hydra"
-    hydra_node = ctx.hydra_nodes.get(item.combo) if ctx.hydra_nodes else None
-    if hydra_node is not None:
-        hydra_node = copy.deepcopy(hydra_node)
+    hydra_dir: Path | None = out_dir / ".hydra"
+    section = ctx.hydra_nodes.get(item.combo) if ctx.hydra_nodes else None
+    if section is not None:
+        h = dict(section["hydra"])
         job = item.job or {}
-        with read_write(hydra_node), open_dict(hydra_node):
-            h = hydra_node.hydra
-            h.overrides.task = list(item.overrides)
-            h.job.num = job.get("num", item.index)
-            h.job.id = job.get("id", f"{h.job.name}_{item.index}")
-            h.job.override_dirname = job.get("override_dirname", "")
-            h.runtime.output_dir = str(out_dir.resolve())
-        subdir = OmegaConf.select(hydra_node, "hydra.output_subdir")
-        if subdir is None:
-            hydra_dir = None
-        else:
-            hydra_dir = out_dir / str(subdir)
-        _configure_job_log(hydra_node)
+        h["overrides"] = {**h["overrides"], "task": list(item.overrides)}
+        h["job"] = {**h["job"], "num": job.get("num", item.index),
+                    "id": job.get("id", f"{h['job'].get('name')}_{item.index}"),
+                    "override_dirname": job.get("override_dirname", "")}
+        h["runtime"] = {**h["runtime"], "output_dir": str(out_dir.resolve())}
+        hydra_dir = None if h.get("output_subdir") is None else out_dir / str(h["output_subdir"])
+        _configure_job_log(h)
     if hydra_dir is not None:
-        atomic_write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(node))
-        if hydra_node is not None:
-            atomic_write_text(hydra_dir / "hydra.yaml", OmegaConf.to_yaml(hydra_node))
-        atomic_write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(item.overrides))))
+        atomic_write_text(hydra_dir / "config.yaml", config_text)
+        if section is not None:
+            atomic_write_text(hydra_dir / "hydra.yaml", _yaml({"hydra": h}))
+        atomic_write_text(hydra_dir / "overrides.yaml", _yaml(list(item.overrides)))
 
 
-def _configure_job_log(hydra_node: Any) -> None:
+def _configure_job_log(h: dict) -> None:
     """Hydra's per-job logging (the ``<job name>.log`` file in the run folder), as run_job does."""
     from hydra.core.utils import configure_log
+    from omegaconf import OmegaConf
 
     try:
-        configure_log(hydra_node.hydra.job_logging, hydra_node.hydra.verbose)
+        small = OmegaConf.create({"hydra": {"runtime": {"output_dir": h["runtime"]["output_dir"]},
+                                            "job": {"name": h["job"].get("name")}},
+                                  "job_logging": h.get("job_logging")})
+        configure_log(small.job_logging, h.get("verbose", False))
     except Exception:  # noqa: BLE001 - logging must never fail a run
         pass
+
+
+def _prepare(ctx: _Context, item: _Item, want_text: bool) -> tuple[Any, str | None]:
+    """The run's validated Config (and the YAML of its composed node for ``.hydra/config.yaml``).
+
+    Plain ``key=value`` overrides are set on the shared node and put back afterwards (no copy
+    of the whole config per run); anything else works on a copy.
+    """
+    node = ctx.nodes[item.combo]
+    lines = [*ctx.base_values, *item.values]
+    restore = _plain_assignments(node, lines)
+    if restore is None:
+        node = copy.deepcopy(node)
+    try:
+        try:
+            apply_overrides(node, lines)
+        except Exception as exc:  # noqa: BLE001
+            raise _bad_config(exc) from None
+        config = build_config(node)
+        return config, (_node_yaml(node) if want_text else None)
+    finally:
+        for parent, key, raw in reversed(restore or []):
+            parent[key] = raw
 
 
 def _record(ctx: _Context, status: str, message: str) -> None:
@@ -594,12 +632,7 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
     what = item.label or " ".join(overrides) or "(defaults)"
     config, cfg_hash = None, None
     try:
-        node = copy.deepcopy(ctx.nodes[item.combo])
-        try:
-            apply_overrides(node, [*ctx.base_values, *item.values])
-        except Exception as exc:  # noqa: BLE001
-            raise _bad_config(exc) from None
-        config = build_config(node)
+        config, config_text = _prepare(ctx, item, out_dir is not None)
     except ConfigError as exc:
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -617,7 +650,7 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
     try:
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-            _write_hydra_files(ctx, item, node, out_dir)
+            _write_hydra_files(ctx, item, config_text, out_dir)
             clear_run_dir(out_dir)
         from ..model.metrics import summary as _summary
         from ..model.model import DropoutModel
@@ -849,7 +882,9 @@ class BatchRunner:
                 raise _bad_config(exc) from None
             hn = self.composer.hydra_node(combo)
             if hn is not None:
-                hydra_nodes[combo] = hn
+                from omegaconf import OmegaConf
+
+                hydra_nodes[combo] = OmegaConf.to_container(hn, resolve=False, enum_to_str=True)
         return _Context(nodes, self.composer.base_values, hydra_nodes or None, self.probe, self.resume,
                         self.progress)
 
