@@ -9,8 +9,9 @@ written; the report is not included). It prints
 * **simulation** - the same runs' model construction + ``model.run()`` alone, one after another
   in this process (configs built beforehand, not timed);
 * **overhead share** - ``(sweep with n_jobs=1 - simulation) / sweep with n_jobs=1``: everything
-  but the simulation (start-up, composition, writing results), split into a fixed part (the
-  resume time: start-up and planning, no runs) and a part per run;
+  but the simulation (start-up, composition, writing results), in wall time and in CPU time
+  (the command's and its workers'; robust to a busy machine), the CPU split into a fixed part
+  (the resume's CPU: start-up and planning, no runs) and a part per run;
 * **speed-up** - sweep time with ``n_jobs=1`` over ``n_jobs=2``;
 * **resume** - the ``n_jobs=2`` sweep run again into its finished folder (every run skipped).
 
@@ -35,21 +36,31 @@ from dropout_sim.runs.sweep import dropout_sim_command
 REGIMES = ("siloed", "nav_pilot", "colocated")
 
 
-def sweep(sweep_dir: Path, workers: int, replicates: int, size: int, launcher: str | None) -> tuple[int, float]:
-    """(finished runs, seconds) of ``dropout-sim -m`` into ``sweep_dir``."""
+def sweep(sweep_dir: Path, workers: int, replicates: int, size: int,
+          launcher: str | None) -> tuple[int, float, float]:
+    """(finished runs, wall seconds, CPU seconds of the command and its workers) of ``dropout-sim -m``."""
     cmd = [*dropout_sim_command(), "-m", f"regime={','.join(REGIMES)}", f"replicate=range(0,{replicates})",
            f"cohort.size={size}", f"hydra.launcher.n_jobs={workers}", f"hydra.sweep.dir={sweep_dir}"]
     if launcher:
         cmd.insert(-2, f"hydra/launcher={launcher}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HYDRA_", "DROPOUT_SIM_"))}
+    before = _children_cpu()
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=sweep_dir.parent, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0
-    return len(list(sweep_dir.rglob("summary.json"))), seconds
+    return len(list(sweep_dir.rglob("summary.json"))), seconds, _children_cpu() - before
 
 
-def simulation_seconds(replicates: int, size: int) -> float:
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of finished child processes and their reaped children."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def simulation_seconds(replicates: int, size: int) -> tuple[float, float]:
     """Model construction + run of every run of the sweep, serially, nothing written."""
     import logging
 
@@ -59,12 +70,13 @@ def simulation_seconds(replicates: int, size: int) -> float:
     logging.getLogger("MESA").setLevel(logging.WARNING)
     composer = Composer([f"cohort.size={size}"])
     configs = [composer.config([f"regime={r}", f"replicate={i}"]) for r in REGIMES for i in range(replicates)]
-    total = 0.0
+    wall = cpu = 0.0
     for cfg in configs:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         DropoutModel(cfg).run()
-        total += time.perf_counter() - t0
-    return total
+        wall += time.perf_counter() - t0
+        cpu += time.process_time() - c0
+    return wall, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,24 +91,29 @@ def main(argv: list[str] | None = None) -> int:
     n = len(REGIMES) * args.replicates
     print(f"sweep: {len(REGIMES)} regimes x {args.replicates} replicates x {args.size:,} students x 72 months "
           f"= {n} runs; {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f} at start)", flush=True)
-    sim = simulation_seconds(args.replicates, args.size)
-    print(f"simulation alone (serial, this process): {sim:.1f} s ({sim / n:.2f} s per run)", flush=True)
+    sim, sim_cpu = simulation_seconds(args.replicates, args.size)
+    print(f"simulation alone (serial, this process): {sim:.1f} s wall, {sim_cpu:.1f} s CPU "
+          f"({sim_cpu / n:.2f} s CPU per run)", flush=True)
     launchers = [("dropout_sim (batch runner)", None)] + ([("joblib (before)", "joblib")] if args.compare else [])
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         for name, launcher in launchers:
-            times = {}
+            times, cpus = {}, {}
             for workers in (1, 2):
                 d = Path(tmp) / f"{launcher or 'batch'}_{workers}"
-                runs, times[workers] = sweep(d, workers, args.replicates, args.size, launcher)
+                runs, times[workers], cpus[workers] = sweep(d, workers, args.replicates, args.size, launcher)
                 assert runs == n, f"{runs} of {n} runs finished"
-            _, resume = sweep(Path(tmp) / f"{launcher or 'batch'}_2", 2, args.replicates, args.size, launcher)
-            overhead = times[1] - sim
-            per_run = max(0.0, overhead - resume) / n
+            _, resume, resume_cpu = sweep(Path(tmp) / f"{launcher or 'batch'}_2", 2, args.replicates, args.size,
+                                          launcher)
+            overhead, overhead_cpu = times[1] - sim, cpus[1] - sim_cpu
+            per_run = max(0.0, overhead_cpu - resume_cpu) / n
             print(f"\n{name}\n"
-                  f"  n_jobs=1: {times[1]:6.1f} s   overhead {overhead:5.1f} s = {overhead / times[1]:5.1%} of the sweep "
-                  f"(fixed ~{resume:.1f} s + {per_run * 1000:.0f} ms per run)\n"
-                  f"  n_jobs=2: {times[2]:6.1f} s   speed-up {times[1] / times[2]:.2f}x\n"
-                  f"  resume of the finished sweep: {resume:.1f} s", flush=True)
+                  f"  n_jobs=1: {times[1]:6.1f} s wall, {cpus[1]:6.1f} s CPU; everything but the simulation: "
+                  f"{overhead / times[1]:5.1%} of wall, {overhead_cpu / cpus[1]:5.1%} of CPU "
+                  f"(fixed ~{resume_cpu:.1f} s CPU + {per_run * 1000:.0f} ms CPU per run)\n"
+                  f"  n_jobs=2: {times[2]:6.1f} s wall, {cpus[2]:6.1f} s CPU; speed-up {times[1] / times[2]:.2f}x (wall)\n"
+                  f"  resume of the finished sweep: {resume:.1f} s wall, {resume_cpu:.1f} s CPU", flush=True)
+        print(f"\nload average at the end {os.getloadavg()[0]:.1f} (wall times and the speed-up need an idle machine;"
+              f" CPU shares do not)")
     return 0
 
 
