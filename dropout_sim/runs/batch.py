@@ -118,6 +118,8 @@ class SubmititOptions:
     array_parallelism: int = 256
     setup: list[str] | None = None
     additional_parameters: dict = field(default_factory=dict)
+    name: str = "dropout-sim"
+    """SLURM job name"""
 
 
 # --------------------------------------------------------------------------------------
@@ -694,9 +696,13 @@ def _init_worker(cancel: Any, parent_pid: int) -> None:
     logging.getLogger("MESA").setLevel(logging.WARNING)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops the workers)
 
+    first_ppid = os.getppid()
+
     def watch() -> None:
         while True:
-            time.sleep(1.0)
+            time.sleep(0.5)
+            if os.getppid() != first_ppid:  # re-parented: whoever started this worker is gone
+                os._exit(1)
             try:
                 os.kill(parent_pid, 0)
             except ProcessLookupError:
@@ -990,7 +996,7 @@ class BatchRunner:
         kind = "local" if self.executor == "submitit_local" else "slurm"
         executor = submitit.AutoExecutor(folder=opts.folder, cluster=kind)
         params: dict[str, Any] = {"timeout_min": opts.timeout_min, "cpus_per_task": opts.cpus_per_task,
-                                  "mem_gb": opts.mem_gb, "tasks_per_node": 1, "nodes": 1}
+                                  "mem_gb": opts.mem_gb, "tasks_per_node": 1, "nodes": 1, "name": opts.name}
         if kind == "slurm":
             params.update({"slurm_array_parallelism": opts.array_parallelism})
             for key in ("partition", "account", "qos"):
