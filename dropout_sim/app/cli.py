@@ -28,13 +28,14 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(lines[:3]) if lines else type(exc).__name__
 
 
-def prevalidate(argv: list[str]) -> None:
+def prevalidate(argv: list[str]) -> "object | None":
     """Compose and validate the config before Hydra creates any output folder.
 
     Each distinct ``key=value`` of a sweep is checked once through the schema, and each config
     group value composed once (:meth:`dropout_sim.runs.batch.Composer.check`): the runs checked
     grow with the number of values, not their combinations. Each job is validated again when it
-    starts (a combination that breaks a cross-field rule is recorded as a failed run).
+    starts (a combination that breaks a cross-field rule is recorded as a failed run). Returns the
+    Composer (its compositions are reused by the batch launcher).
     """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -56,7 +57,9 @@ def prevalidate(argv: list[str]) -> None:
             else:
                 first.append(ov.input_line)
         runs = [first] + [first[:i] + [v] + first[i + 1:] for i, values in others for v in values]
-        Composer(search_path(argv)).check(runs)
+        composer = Composer(search_path(argv))
+        composer.check(runs)
+        return composer
     except ConfigError as exc:
         fail(str(exc))
     except (HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
@@ -84,8 +87,14 @@ def run_main(argv: list[str]) -> None:
     from ..runs import sweep
     from ..runs.api import CONFIG_MODULE, CONFIG_NAME
 
+    from ..runs.batch import share_compositions
+
     register_configs()
-    prevalidate(argv)
+    composer = prevalidate(argv)
+    # the batch launcher (same process) takes over these compositions, unless the command line
+    # picks another primary config than the one the check composed
+    primary = {"--config-path", "-cp", "--config-name", "-cn"}
+    share_compositions(None if any(a.split("=", 1)[0] in primary for a in argv) else composer)
     plan = sweep.plan_sweep(argv)
     if plan is not None:
         argv = sweep.prepare_sweep(argv, plan)

@@ -209,11 +209,14 @@ class Composer:
     """
 
     def __init__(self, base: Sequence[str] | Any = (), config_name: str | None = None,
-                 loader: Any = None, master: Any = None):
+                 loader: Any = None, master: Any = None, reuse: "Composer | None" = None):
         from .api import CONFIG_NAME
 
         self.config_name = config_name or CONFIG_NAME
         self.loader, self.master = loader, master
+        self.reuse = reuse if reuse is not None and reuse.config_name == self.config_name else None
+        """a Composer of the same configs whose task compositions this one may take over (the CLI's
+        start-up check, for the launcher in the same process)"""
         self.base_config = None if isinstance(base, (list, tuple)) else base
         base_lines = [] if self.base_config is not None else [str(x) for x in base]
         self._hydra_lines = [ln for ln in base_lines if ln.lstrip("+~").startswith("hydra.")]
@@ -283,6 +286,8 @@ class Composer:
                 register_configs()
                 node = OmegaConf.structured(self.base_config)
                 OmegaConf.set_struct(node, True)
+            elif self.loader is not None and self.reuse is not None and combo in self.reuse._nodes:
+                node = self.reuse._nodes[combo]  # composed by the start-up check; hydra section on demand
             elif self.loader is not None:
                 full = self.loader.load_sweep_config(self.master, list(combo))
                 self._hydra_nodes[combo] = OmegaConf.masked_copy(full, "hydra")
@@ -297,6 +302,11 @@ class Composer:
     def hydra_node(self, combo: tuple[str, ...]) -> Any:
         """The ``hydra`` section (a config with the one key ``hydra``) of a combination (launcher only)."""
         self.node(combo)
+        if self.loader is not None and combo not in self._hydra_nodes:
+            from omegaconf import OmegaConf
+
+            full = self.loader.load_sweep_config(self.master, list(combo))
+            self._hydra_nodes[combo] = OmegaConf.masked_copy(full, "hydra")
         return self._hydra_nodes.get(combo)
 
     def job_node(self, combo: tuple[str, ...], values: Sequence[str]) -> Any:
@@ -453,6 +463,22 @@ def field_meta(key: str) -> dict | None:
 def _meta_of(cls: type, name: str) -> dict | None:
     match = {f.name: f for f in fields(cls)}.get(name)
     return dict(match.metadata) if match is not None and match.metadata else None
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def share_compositions(composer: "Composer | None") -> None:
+    """Offer ``composer``'s compositions to the Hydra launcher in this process (the CLI's start-up
+    check composed each group combination already; a resumed sweep then composes nothing more)."""
+    if composer is None:
+        _SHARED.pop("composer", None)
+    else:
+        _SHARED["composer"] = composer
+
+
+def shared_composer() -> "Composer | None":
+    return _SHARED.get("composer")
 
 
 class _hydra_initialized:

@@ -45,12 +45,13 @@ class BatchLauncher(Launcher):
 
     def composer(self) -> Any:
         """The sweep's Composer (shared by the sweeper's check and every batch launched)."""
-        from dropout_sim.runs.batch import Composer
+        from dropout_sim.runs.batch import Composer, shared_composer
 
         if getattr(self, "_composer", None) is None:
             assert self.config is not None and self.hydra_context is not None
             self._composer = Composer(config_name=self.config.hydra.job.config_name,
-                                      loader=self.hydra_context.config_loader, master=self.config)
+                                      loader=self.hydra_context.config_loader, master=self.config,
+                                      reuse=shared_composer())
         return self._composer
 
     # ----------------------------------------------------------------------------------
