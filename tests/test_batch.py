@@ -67,6 +67,7 @@ def test_runs_write_the_same_folders_and_numbers_then_resume(tmp_path):
     for run, d, o in zip(runs, dirs, out):
         assert {"config.yaml", "monthly.csv", "students.csv", SUMMARY_FILE} <= {p.name for p in d.iterdir()}
         assert (d / ".hydra" / "overrides.yaml").read_text().split() == ["-", run[0], "-", run[1]]
+        assert (d / ".hydra" / "config.yaml").read_text() == _hydra_compose_yaml([*SMALL, *run])
         summary = json.loads((d / SUMMARY_FILE).read_text())
         direct = run_simulation(compose_config([*SMALL, *run])).summary
         assert summary["completion_5y"] == direct["completion_5y"] == o.summary["completion_5y"]
@@ -80,6 +81,25 @@ def test_runs_write_the_same_folders_and_numbers_then_resume(tmp_path):
 
     changed = run_batch(runs, [*SMALL, "intervention.risk_threshold=0.4"], n_jobs=1, out_dirs=dirs)
     assert [o.status for o in changed] == ["ran"] * 3
+
+
+def _hydra_compose_yaml(overrides):
+    """The composed config's YAML straight from Hydra (what a Hydra job writes to .hydra/config.yaml)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="dropout_sim.configs", version_base="1.3"):
+        return OmegaConf.to_yaml(compose(config_name="config", overrides=list(overrides)))
+
+
+def test_hydra_config_file_is_the_composed_node_also_for_lists_and_added_keys(tmp_path):
+    runs = [["regime.colocated=[school,health]", "replicate=1"], ["+calibration=ssb2013"]]
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    assert [o.status for o in run_batch(runs, SMALL, out_dirs=dirs)] == ["ran", "ran"]
+    for run, d in zip(runs, dirs):
+        assert (d / ".hydra" / "config.yaml").read_text() == _hydra_compose_yaml([*SMALL, *run])
 
 
 def test_a_failing_run_is_recorded_and_the_batch_goes_on(tmp_path):

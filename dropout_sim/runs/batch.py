@@ -528,6 +528,8 @@ class _Context:
     progress: dict | None = None
     """``{"sweep_dir": ..., "env": {...}}``: record a progress line per run (the Hydra launcher)"""
     keep_summary: bool = True
+    plain_combos: frozenset = frozenset()
+    """combinations whose composed node's YAML is its Config's YAML (see :func:`_prepare`)"""
 
 
 @dataclass
@@ -638,7 +640,11 @@ def _prepare(ctx: _Context, item: _Item, want_text: bool) -> tuple[Any, str | No
         except Exception as exc:  # noqa: BLE001
             raise _bad_config(exc) from None
         config = build_config(node)
-        return config, (_node_yaml(node) if want_text else None)
+        # .hydra/config.yaml is the composed node's YAML; for a combination whose node YAML equals
+        # its Config's YAML (no interpolations: checked once per combination) and plain values set
+        # on it, that is the config.yaml text the run computes anyway (None: use it)
+        same = restore is not None and item.combo in ctx.plain_combos
+        return config, (_node_yaml(node) if want_text and not same else None)
     finally:
         for parent, key, raw in reversed(restore or []):
             parent[key] = raw
@@ -670,7 +676,9 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
         return Outcome(item.index, overrides, "failed", out_dir, error=f"ConfigError: {exc}",
                        seconds=time.perf_counter() - t0)
 
-    cfg_hash = config_hash(config_yaml(config))
+    cfg_text = config_yaml(config)
+    cfg_hash = config_hash(cfg_text)
+    config_text = config_text if config_text is not None else cfg_text
     if out_dir is not None and ctx.resume and is_finished(out_dir, cfg_hash):
         _record(ctx, "skipped", f"{what}: already finished (same config hash {cfg_hash})")
         return Outcome(item.index, overrides, "skipped", out_dir, read_json(out_dir / SUMMARY_FILE),
@@ -688,7 +696,7 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
         if out_dir is not None:
             from .results import write_run
 
-            summary = write_run(model, out_dir, {"overrides": overrides, **(item.meta or {})})
+            summary = write_run(model, out_dir, {"overrides": overrides, **(item.meta or {})}, cfg_text)
         else:
             summary = _summary(model)
         value = ctx.probe(model) if ctx.probe is not None else None
@@ -917,8 +925,17 @@ class BatchRunner:
                 from omegaconf import OmegaConf
 
                 hydra_nodes[combo] = OmegaConf.to_container(hn, resolve=False, enum_to_str=True)
+        plain = set()
+        if any(it.out_dir is not None for it in items):
+            for combo, node in nodes.items():
+                try:
+                    text = _node_yaml(node)
+                    if "${" not in text and text == config_yaml(_unvalidated_config(node)):
+                        plain.add(combo)
+                except Exception:  # noqa: BLE001 - then every run dumps its own node
+                    pass
         return _Context(nodes, self.composer.base_values, hydra_nodes or None, self.probe, self.resume,
-                        self.progress)
+                        self.progress, plain_combos=frozenset(plain))
 
     # -- running ------------------------------------------------------------------------
     def run(self, runs: Sequence[Sequence[str]], out_dirs: Sequence[str | Path | None] | None = None,

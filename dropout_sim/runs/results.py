@@ -157,11 +157,13 @@ def run_meta(cfg: Any, cfg_yaml: str) -> dict[str, Any]:
     }
 
 
-def write_run(model: Any, out_dir: Path, extra_meta: dict | None = None) -> dict[str, Any]:
-    """Write all results of a finished model run into ``out_dir``; return the summary dict."""
+def write_run(model: Any, out_dir: Path, extra_meta: dict | None = None, cfg_text: str | None = None) -> dict[str, Any]:
+    """Write all results of a finished model run into ``out_dir``; return the summary dict.
+
+    ``cfg_text``: :func:`config_yaml` of ``model.cfg`` when the caller has it already."""
     out_dir = Path(out_dir)
     cfg = model.cfg
-    cfg_text = config_yaml(cfg)
+    cfg_text = cfg_text if cfg_text is not None else config_yaml(cfg)
     atomic_write_text(out_dir / "config.yaml", cfg_text)
     write_csv(out_dir / "monthly.csv", rows=model.recorder.rows)
     if cfg.output.students_table:
