@@ -13,7 +13,9 @@ written; the report is not included). It prints
   (the command's and its workers'; robust to a busy machine), the CPU split into a fixed part
   (the resume's CPU: start-up and planning, no runs) and a part per run;
 * **speed-up** - sweep time with ``n_jobs=1`` over ``n_jobs=2``;
-* **resume** - the ``n_jobs=2`` sweep run again into its finished folder (every run skipped).
+* **resume** - the ``n_jobs=2`` sweep run again into its finished folder (every run skipped);
+* **runner's own work per run** - 8 runs through ``BatchRunner(n_jobs=1)`` writing run folders
+  against the same 8 bare simulations, CPU in this process (less noisy than the sweeps).
 
 ``--compare joblib`` repeats the sweeps with Hydra's joblib launcher (the path before the batch
 runner: one Hydra composition per run). Timings on a shared machine vary from run to run.
@@ -79,6 +81,32 @@ def simulation_seconds(replicates: int, size: int) -> tuple[float, float]:
     return wall, cpu
 
 
+def runner_cpu_per_run(size: int, n: int = 8) -> tuple[float, float]:
+    """(simulation, batch runner) CPU seconds per run, in this process: ``n`` bare simulations, then
+    the same ``n`` runs through one ``BatchRunner(n_jobs=1)`` batch writing run folders."""
+    import logging
+
+    from dropout_sim.model.model import DropoutModel
+    from dropout_sim.runs.batch import BatchRunner, Composer
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    base = [f"cohort.size={size}"]
+    runs = [[f"regime={REGIMES[i % len(REGIMES)]}", f"replicate={i}"] for i in range(n)]
+    composer = Composer(base)
+    configs = [composer.config(r) for r in runs]
+    with tempfile.TemporaryDirectory(prefix="bench_runner_") as tmp, BatchRunner(base, n_jobs=1) as runner:
+        # warm-up: one run per regime, so the compositions (the fixed part) are not counted per run
+        runner.run([[f"regime={r}", "replicate=999"] for r in REGIMES], [Path(tmp) / f"warm-{r}" for r in REGIMES])
+        c0 = time.process_time()
+        for cfg in configs:
+            DropoutModel(cfg).run()
+        sim = time.process_time() - c0
+        c0 = time.process_time()
+        runner.run(runs, [Path(tmp) / f"run{i}" for i in range(n)])
+        batch = time.process_time() - c0
+    return sim / n, batch / n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replicates", type=int, default=20, help="replicates per regime (the main job: 20)")
@@ -94,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     sim, sim_cpu = simulation_seconds(args.replicates, args.size)
     print(f"simulation alone (serial, this process): {sim:.1f} s wall, {sim_cpu:.1f} s CPU "
           f"({sim_cpu / n:.2f} s CPU per run)", flush=True)
+    sim_run, batch_run = runner_cpu_per_run(args.size)
+    print(f"runner's own work per run (config, validation, run folder), one process: "
+          f"{(batch_run - sim_run) * 1000:.0f} ms CPU = {(batch_run - sim_run) / batch_run:.1%} of a run", flush=True)
     launchers = [("dropout_sim (batch runner)", None)] + ([("joblib (before)", "joblib")] if args.compare else [])
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         for name, launcher in launchers:
