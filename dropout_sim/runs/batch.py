@@ -602,11 +602,11 @@ def _write_hydra_files(ctx: _Context, item: _Item, config_text: str, out_dir: Pa
         h["runtime"] = {**h["runtime"], "output_dir": str(out_dir.resolve())}
         hydra_dir = None if h.get("output_subdir") is None else out_dir / str(h["output_subdir"])
         _configure_job_log(h)
-    if hydra_dir is not None:
-        atomic_write_text(hydra_dir / "config.yaml", config_text)
+    if hydra_dir is not None:  # provenance, as Hydra writes it (no fsync: nothing waits on these)
+        atomic_write_text(hydra_dir / "config.yaml", config_text, durable=False)
         if section is not None:
-            atomic_write_text(hydra_dir / "hydra.yaml", _yaml({"hydra": h}))
-        atomic_write_text(hydra_dir / "overrides.yaml", _yaml(list(item.overrides)))
+            atomic_write_text(hydra_dir / "hydra.yaml", _yaml({"hydra": h}), durable=False)
+        atomic_write_text(hydra_dir / "overrides.yaml", _yaml(list(item.overrides)), durable=False)
 
 
 def _configure_job_log(h: dict) -> None:

@@ -42,8 +42,9 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: Path, write: Any, mode: str = "w") -> None:
-    """Write via ``write(fileobj)`` to a temp file beside ``path`` and rename it into place."""
+def atomic_write(path: Path, write: Any, mode: str = "w", durable: bool = True) -> None:
+    """Write via ``write(fileobj)`` to a temp file beside ``path`` and rename it into place
+    (flushed to disk first unless ``durable=False``, for files nothing depends on)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -51,7 +52,8 @@ def atomic_write(path: Path, write: Any, mode: str = "w") -> None:
         with os.fdopen(fd, mode, newline="" if "b" not in mode else None) as fh:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, _file_mode())  # readable by the group/others as any result file would be
         os.replace(tmp, path)
     except BaseException:
@@ -60,8 +62,8 @@ def atomic_write(path: Path, write: Any, mode: str = "w") -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda fh: fh.write(text))
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    atomic_write(path, lambda fh: fh.write(text), durable=durable)
 
 
 def write_csv(path: Path, columns: Mapping[str, Iterable] | None = None,
