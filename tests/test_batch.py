@@ -77,6 +77,7 @@ def test_runs_write_the_same_folders_and_numbers_then_resume(tmp_path):
 
     again = run_batch(runs, SMALL, n_jobs=2, out_dirs=dirs)
     assert [o.status for o in again] == ["skipped"] * 3
+    assert [o.summary["completion_5y"] for o in again] == [o.summary["completion_5y"] for o in out]
     assert [(d / SUMMARY_FILE).stat().st_mtime_ns for d in dirs] == stamps
 
     changed = run_batch(runs, [*SMALL, "intervention.risk_threshold=0.4"], n_jobs=1, out_dirs=dirs)

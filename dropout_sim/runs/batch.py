@@ -90,7 +90,8 @@ class Outcome:
     """``ran``, ``skipped`` (finished earlier with the same config), ``failed`` or ``cancelled``."""
     out_dir: Path | None = None
     summary: dict | None = None
-    """The run's summary (``summary.json``'s content); None unless ``ran``."""
+    """The run's summary (``summary.json``'s content; for ``skipped``, the finished run's); None if
+    ``failed`` or ``cancelled``."""
     value: Any = None
     """``probe(model)`` when the runner has a probe."""
     config_hash: str | None = None
@@ -905,7 +906,8 @@ class BatchRunner:
                 if cfg is not None:
                     h = config_hash(config_yaml(cfg))
                     if is_finished(Path(out_dir), h):
-                        skipped.append(Outcome(i, run, "skipped", Path(out_dir), config_hash=h))
+                        skipped.append(Outcome(i, run, "skipped", Path(out_dir), read_json(Path(out_dir) / SUMMARY_FILE),
+                                               config_hash=h))
                         continue
             items.append(item)
         return items, skipped
