@@ -1,6 +1,7 @@
-"""The school calendar: month 0 is the first day of Vg1 (August); normert tid is 60 months.
+"""The school calendar: month 0 is the first focal cohort's first day of Vg1 (August); normert tid is 60 months.
 
-Model month ``t`` counts from the first day of Vg1. The school year runs August-June;
+Model month ``t`` counts from the first focal cohort's first day of Vg1 (warm-up months are
+negative); a student's own month counts from their own entry cohort's first day of Vg1. The school year runs August-June;
 July is the summer break. Progression is decided in June; re-entry into school happens at
 a term start (August or January).
 """
@@ -22,7 +23,7 @@ def month_of_school_year(t: int) -> int:
 
 
 def school_year(t: int) -> int:
-    """Years since the first day of Vg1 (0 in the first school year)."""
+    """School years since month 0 (0 in the first focal cohort's Vg1 year; negative in the warm-up)."""
     return t // 12
 
 

@@ -21,3 +21,17 @@ def fail(message: str, prog: str = "dropout-sim") -> NoReturn:
     """Print ``<prog>: error: <message>`` on stderr and exit with code 2."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_BAD_INPUT)
+
+
+def one_line(exc: BaseException) -> str:
+    """A Hydra/OmegaConf error (what failed, then why, then the search path) or a YAML syntax
+    error (file, line, problem) on one line."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:  # yaml.MarkedYAMLError
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        return f"{mark.name}: line {mark.line + 1}: YAML syntax error ({problem}); allowed: valid YAML"
+    text = str(exc) + ("\n" + str(exc.__cause__) if exc.__cause__ is not None else "")
+    text = text.split("Config search path:")[0]
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("full_key:", "object_type", "Set the environment"))]
+    return " ".join(lines[:3]) if lines else type(exc).__name__

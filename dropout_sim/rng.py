@@ -10,10 +10,11 @@ a 64-bit counter) turns that tuple into a uniform number. Consequences:
   are paired (common random numbers);
 * asking for draws for some students never shifts the draws of others, so changing one
   agency's behaviour does not reshuffle unrelated students' events;
-* only the students a rule applies to are drawn for (no full-cohort arrays per rule).
+* only the students a rule applies to are drawn for (no county-wide arrays per rule).
 
-The synthetic cohort itself is drawn once from a numpy ``Generator`` seeded from
-``(seed, replicate, "cohort")``, so it is identical across scenarios of a replicate.
+Each entry cohort of the county is drawn once, at its August, from a numpy ``Generator``
+seeded from ``(seed, replicate, stream name, entry cohort)``, so a replicate's cohorts are
+identical across its scenarios.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ Units: months, hours per month, probabilities per month, shares (0-1) and grade 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Dict, List, Optional
 
@@ -42,6 +43,9 @@ variation and the school's view of strain stay as the co-location set makes them
 
 MAX_HORIZON_MONTHS = 240
 
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+"""Names that become part of file paths (``regime.name``): identifiers, never ``/`` or ``..``."""
+
 
 def param(default: Any, unit: str, lo: float | None = None, hi: float | None = None,
           doc: str = "", source: str = "starting value", choices: tuple | None = None,
@@ -62,18 +66,12 @@ def _list(*items: str):
 # --------------------------------------------------------------------------------------
 @dataclass
 class CohortConfig:
-    """A synthetic cohort entering Vg1 in August of month 0."""
+    """Each August's synthetic entry cohort (the county draws one a year; focal ones are reported)."""
 
-    size: int = param(3000, "students", 1, 10_000_000, "cohort size (one county's intake)")
-    vocational_share: float = param(0.5, "share", 0, 1, "share entering yrkesfag (vocational)",
+    size: int = param(3000, "students", 1, 10_000_000, "students entering Vg1 each August (one county's intake)")
+    vocational_share: float = param(0.5, "share", 0, 1, "share entering yrkesfag (vocational); who chooses it "
+                                    "follows grade points (population.track_grade_points_slope)",
                                     source="source: Statistics Norway, about half")
-    grade_points_mean_academic: float = param(46.0, "grade points", 10, 60,
-                                              "mean lower-secondary grade points, academic entrants",
-                                              source="source: SSB 2020 mean 43.2; academic above")
-    grade_points_mean_vocational: float = param(38.5, "grade points", 10, 60,
-                                                "mean lower-secondary grade points, vocational entrants",
-                                                source="source: SSB 2020 mean 43.2; vocational below")
-    grade_points_sd: float = param(7.0, "grade points", 0, 25, "spread of grade points within a track")
     mastery_noise_sd: float = param(0.06, "mastery", 0, 0.5,
                                     "noise of initial mastery around the grade-point mapping")
     strain_mean: float = param(0.22, "strain (0-1)", 0, 1, "mean psychosocial strain at intake")
@@ -87,6 +85,134 @@ class CohortConfig:
                                                   "share with a learning difficulty at intake (more among low grade points)")
     practical_prevalence: float = param(0.10, "share", 0, 1,
                                         "share needing practical, work-oriented teaching at intake")
+
+
+# --------------------------------------------------------------------------------------
+# population: who the students are (gender, parents' education, grade points, track choice)
+# --------------------------------------------------------------------------------------
+GENDERS = ("female", "male")
+EDUCATION_LEVELS = ("compulsory", "upper_secondary", "higher_short", "higher_long", "unknown")
+"""Parents' highest education (SSB's levels): compulsory school only, upper secondary, higher
+education up to 4 years, higher education over 4 years, unknown."""
+
+
+def _gender_shares() -> Dict[str, float]:
+    return {"female": 0.488, "male": 0.512}
+
+
+def _education_shares() -> Dict[str, float]:
+    return {"compulsory": 0.08, "upper_secondary": 0.33, "higher_short": 0.35, "higher_long": 0.18, "unknown": 0.06}
+
+
+def _education_grade_points() -> Dict[str, float]:
+    return {"compulsory": 36.9, "upper_secondary": 40.6, "higher_short": 44.7, "higher_long": 47.7, "unknown": 36.3}
+
+
+@dataclass
+class PopulationConfig:
+    """Who a Vg1 cohort is: gender and parents' education (shares per county), grade points drawn
+    given both, and the track chosen given grade points (brief part two, section 9)."""
+
+    gender_shares: Dict[str, float] = param(None, "share", 0, 1, "share of each gender (female, male) among "
+                                            "Vg1 entrants; must sum to 1", default_factory=_gender_shares,
+                                            source="source: SSB, about 51 % of 16-year-olds are boys")
+    parents_education_shares: Dict[str, float] = param(
+        None, "share", 0, 1, "share of entrants by parents' highest education (compulsory, upper_secondary, "
+        "higher_short, higher_long, unknown); must sum to 1", default_factory=_education_shares,
+        source="starting value: brief section 9 (replace with the county's own counts)")
+    grade_points_by_parents_education: Dict[str, float] = param(
+        None, "grade points", 10, 60, "mean lower-secondary grade points by parents' highest education",
+        default_factory=_education_grade_points, source="source: SSB 2020 (brief section 9)")
+    grade_points_gender_gap: float = param(4.4, "grade points", -20, 20,
+                                           "girls' mean minus boys' within each parents' education level "
+                                           "(girls get +gap/2, boys -gap/2)",
+                                           source="source: SSB 2020, girls 45.4, boys 41.0")
+    grade_points_sd: float = param(9.65, "grade points", 0, 25,
+                                   "spread of grade points within a gender x parents' education group (each "
+                                   "group's mean on the 10-60 scale stays its configured mean)",
+                                   source="calibrated: section-9 targets (grade-point bands)")
+    grade_points_skew: float = param(-2.84, "skew-normal shape", -20, 20,
+                                     "shape of the grade-point distribution (negative: a long tail of low "
+                                     "scores, students with missing grades); 0 = normal",
+                                     source="calibrated: section-9 targets (the register's long tail below 25 points)")
+    track_grade_points_slope: float = param(0.17, "logit per grade point", 0, 5,
+                                            "how strongly low grade points steer the choice of yrkesfag (the "
+                                            "intercept is solved so the vocational share is cohort.vocational_share)",
+                                            source="calibrated: SSB, vocational entrants score about 7 points "
+                                            "below academic ones")
+    track_male_logit: float = param(0.45, "logit", -5, 5,
+                                    "boys' extra log-odds of choosing yrkesfag at the same grade points",
+                                    source="source: SSB, about 55 % of boys and 40 % of girls start yrkesfag")
+    mastery_grade_points_slope: float = param(0.01941, "mastery per grade point", 0, 0.1,
+                                              "initial mastery gained per grade point (mastery is 0.1 + slope x "
+                                              "(grade points - 10), clipped to 0-1)", source="calibrated")
+
+
+# --------------------------------------------------------------------------------------
+# routes: omvalg, påbygg, 'fullført, ikke bestått' and private-candidate retakes
+# --------------------------------------------------------------------------------------
+@dataclass
+class RoutesConfig:
+    """Routes through upper secondary besides the straight one (brief section 9)."""
+
+    switch_prob: float = param(0.12, "probability per year", 0, 1,
+                               "chance a Vg1 student at mean mastery changes programme in June (omvalg: starts "
+                               "Vg1 again in the new programme; costs a year)",
+                               source="starting value: Udir, about 1 in 10 change programme")
+    switch_mastery_tilt: float = param(3.0, "logit per mastery", 0, 50,
+                                       "how much more often low-mastery students change programme "
+                                       "(logit added per unit of mastery below 0.5)")
+    switch_other_track_share: float = param(0.5, "share", 0, 1,
+                                            "share of switchers who change track (academic <-> vocational); the "
+                                            "rest change programme within their track")
+    switch_fresh_start: float = param(0.3, "share", 0, 1,
+                                      "share of strain relieved and of the belonging gap to 0.65 closed by the new "
+                                      "programme (a better fit); a practical need is met by yrkesfag")
+    pabygg_voluntary_prob: float = param(0.10, "probability", 0, 1,
+                                         "chance a vocational Vg2 passer chooses påbygg (Vg3 to the academic "
+                                         "diploma) instead of seeking an apprenticeship",
+                                         source="starting value: SSB, påbygg is common among vocational students")
+    pabygg_prob: float = param(0.30, "probability", 0, 1,
+                               "chance a vocational Vg2 passer without a contract takes påbygg (before Vg3 in school)")
+    pabygg_mastery_drop: float = param(0.08, "mastery", 0, 1,
+                                       "extra mastery lost on starting påbygg (academic subjects compressed into "
+                                       "one year)")
+    move_up_with_fail_prob: float = param(0.9745, "probability", 0, 1,
+                                          "chance a Vg1/Vg2 student who fails the year moves up anyway with a "
+                                          "missing grade (a subject not passed) instead of repeating; the missing "
+                                          "grades must be retaken before the diploma",
+                                          source="calibrated: section-9 targets (most students move up with a "
+                                          "failed subject)")
+    fib_share: float = param(0.7, "share", 0, 1,
+                             "share of final-year (Vg3) failers who finish the year without passing ('fullført, "
+                             "ikke bestått') and retake exams as private candidates; the rest repeat Vg3 (a final-"
+                             "year passer still missing an earlier grade that a retake in June does not clear "
+                             "is always 'fullført, ikke bestått')")
+    private_retake_prob: float = param(0.387, "probability per exam term", 0, 1,
+                                       "chance a private candidate sits the missing exams in an exam term "
+                                       "(December, June)", source="calibrated: section-9 targets (years 4-5)")
+    private_mastery_gain: float = param(0.05, "mastery", 0, 1,
+                                        "mastery gained by preparing for a retake (added before the pass draw)")
+    private_window_months: int = param(30, "months", 0, 120,
+                                       "months after 'fullført, ikke bestått' during which a private candidate "
+                                       "keeps trying")
+
+
+@dataclass
+class LaereplassConfig:
+    """Apprenticeship contracts: a limited county supply each year, matched by mastery."""
+
+    contracts_per_1000: float = param(238.6, "contracts per year per 1,000 Vg1 entrants", 0, 1000,
+                                      "new apprenticeship contracts employers offer each year (from June), per 1,000 "
+                                      "students of one intake (the county's size); a bad year for employers is a "
+                                      "lower value", source="calibrated: SSB 2023, 79 % direct progression from "
+                                      "vocational Vg2")
+    mastery_noise_sd: float = param(0.12, "mastery", 0, 5,
+                                    "noise of employers' view of an applicant's mastery (0 = contracts go strictly "
+                                    "to the highest mastery)")
+    school_vg3_prob: float = param(0.35, "probability", 0, 1,
+                                   "chance a vocational student without a contract (and not on påbygg) takes Vg3 "
+                                   "in school; the rest leave and seek a contract again")
 
 
 # --------------------------------------------------------------------------------------
@@ -125,12 +251,13 @@ class DynamicsConfig:
     engagement_mastery: float = param(3.0, "logit per mastery", 0, 50, "avoidance: low mastery lowers attendance")
     engagement_strain: float = param(3.5, "logit per strain", 0, 50, "high strain lowers attendance")
     engagement_belonging: float = param(1.5, "logit per belonging", 0, 50, "belonging raises attendance")
-    dropout_intercept: float = param(-7.293, "logit per month", -30, 10, "base monthly dropout hazard",
+    dropout_intercept: float = param(-8.83, "logit per month", -30, 10, "base monthly dropout hazard",
                                      source="calibrated")
     dropout_engagement: float = param(5.0, "logit per unit absence", 0, 50, "hazard from low attendance")
     dropout_strain: float = param(3.0, "logit per strain", 0, 50, "hazard from high strain")
-    dropout_mastery: float = param(2.0, "logit per unit low mastery", 0, 50, "hazard from low mastery")
-    dropout_vocational: float = param(0.51, "logit", -10, 10, "extra hazard on the vocational track",
+    dropout_mastery: float = param(4.355, "logit per unit low mastery", 0, 50, "hazard from low mastery",
+                                   source="calibrated: the grade-point gradient (brief section 9)")
+    dropout_vocational: float = param(0.0, "logit", -10, 10, "extra hazard on the vocational track",
                                       source="calibrated")
     transition_hazard_multiplier: float = param(3.0, "multiplier", 1, 50,
                                                 "extra hazard in the August a new level starts")
@@ -151,17 +278,11 @@ class DynamicsConfig:
 class ProgressionConfig:
     """June progression decisions, the læreplass bottleneck and the fagprøve."""
 
-    pass_threshold: float = param(0.346, "mastery", 0, 1, "mastery at which passing the year is 50/50",
+    pass_threshold: float = param(0.584, "mastery", 0, 1, "mastery at which passing the year is 50/50",
                                   source="calibrated")
-    pass_slope: float = param(14.0, "logit per mastery", 0, 100, "steepness of the June pass decision")
+    pass_slope: float = param(8.0, "logit per mastery", 0, 100, "steepness of the June pass decision",
+                                source="calibrated: on time vs within five years (brief section 9)")
     repeat_mastery_boost: float = param(0.08, "mastery", 0, 1, "mastery regained by repeating a year")
-    laereplass_probability: float = param(0.78, "probability", 0, 1,
-                                          "chance a vocational Vg2 passer gets an apprenticeship contract",
-                                          source="source: SSB 2023, 79 % from vocational Vg2")
-    laereplass_mastery_tilt: float = param(2.0, "logit per mastery", 0, 50,
-                                           "how much employers favour higher mastery")
-    school_vg3_probability: float = param(0.35, "probability", 0, 1,
-                                          "chance a vocational student without a contract takes Vg3 in school")
     apprenticeship_months: int = param(24, "months", 1, 60, "length of the apprenticeship before the fagprøve")
     fagprove_threshold: float = param(0.3, "mastery", 0, 1, "mastery at which the fagprøve is 50/50")
     fagprove_retake_months: int = param(4, "months", 1, 24, "wait before retaking a failed fagprøve")
@@ -196,7 +317,8 @@ class AgencyConfig:
                                 "(OT: October's list of those not enrolled); -1 = none")
     effect_halflife_months: float = param(0.0, "months", 0, 240,
                                           "its help's effect halves per this many months between the student's "
-                                          "exit and first contact (a late contact is less effective); 0 = no decay")
+                                          "last exit and the start of the case (a late contact is less "
+                                          "effective); 0 = no decay")
     uninformed_effect: float = param(1.0, "share", 0, 1,
                                      "share of the effect when the case reached it without the referring "
                                      "agency's information (a lost handoff found by the register)")
@@ -257,8 +379,8 @@ class LeadWorkerConfig:
     assessment_hours: float = param(1.0, "hours", 0, 744, "hours to take over a case")
     case_months: int = param(8, "months", 1, 120, "how long the lead worker holds the case")
     mechanisms: List[str] = param(None, "-", doc="mechanisms that take their co-located value for a student "
-                                  "with a lead worker", default_factory=_list(*LEAD_WORKER_MECHANISMS),
-                                  choices=MECHANISMS)
+                                  "with a lead worker (only these have a lead-worker form)",
+                                  default_factory=_list(*LEAD_WORKER_MECHANISMS), choices=LEAD_WORKER_MECHANISMS)
     nok_per_post_year: float = param(950_000.0, "NOK per post per year", 0, 1e8, "cost of a lead-worker post")
 
 
@@ -412,8 +534,11 @@ class Config:
     horizon_months: int = param(72, "months", 1, MAX_HORIZON_MONTHS,
                                 "months each focal cohort is followed from its first day of Vg1 (normert tid is 60)")
     cohort: CohortConfig = field(default_factory=CohortConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     progression: ProgressionConfig = field(default_factory=ProgressionConfig)
+    routes: RoutesConfig = field(default_factory=RoutesConfig)
+    laereplass: LaereplassConfig = field(default_factory=LaereplassConfig)
     agencies: Dict[str, Any] = field(default_factory=_default_agencies)
     """Agency name -> :class:`AgencyConfig`, plus the :class:`AgencySettings` keys (``staffing_scale``)."""
     regime: RegimeConfig = field(default_factory=RegimeConfig)
@@ -421,6 +546,14 @@ class Config:
     county: CountyConfig = field(default_factory=CountyConfig)
     costs: CostsConfig = field(default_factory=CostsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    posterior: Optional[str] = param(None, "-", doc="a calibration posterior: the name of a folder in "
+                                     "configs/posteriors/ or a path to a particles.csv (or its folder); "
+                                     "with draw=k the run takes particle draw k's parameters (see "
+                                     "dropout_sim/posterior.py); null = the config's own values",
+                                     source="run setting")
+    draw: Optional[int] = param(None, "-", 0, 2**31 - 1,
+                                "which posterior draw to run (weighted resampling, the same particle for the "
+                                "same k); needs posterior; null = draw 0 when posterior is set", source="run setting")
 
 
 def register_configs() -> None:
@@ -551,6 +684,13 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"regime.colocated = {list(cfg.regime.colocated)} names an agency twice; "
                           "allowed: each agency at most once")
     _validate_county(cfg, agencies)
+    if not isinstance(cfg.regime.name, str) or not NAME_PATTERN.fullmatch(cfg.regime.name):
+        raise ConfigError(f"regime.name = {cfg.regime.name!r} is not allowed; allowed: an identifier of at most 64 "
+                          "letters, digits, '_' and '-', starting with a letter (it becomes part of file paths)")
+    _validate_population(cfg.population)
+    if cfg.draw is not None and cfg.posterior is None:
+        raise ConfigError(f"draw = {cfg.draw} needs a posterior; allowed: posterior=<name or path> draw=<k>, "
+                          "or no draw")
     iv = cfg.intervention
     if iv.screening_start_month >= cfg.horizon_months:
         raise ConfigError(f"intervention.screening_start_month = {iv.screening_start_month} is past the horizon; "
@@ -634,6 +774,37 @@ def run_months(cfg: Config) -> int:
     return 12 * (cfg.county.warmup_years + cfg.county.focal_cohorts - 1) + cfg.horizon_months
 
 
+SHARE_SUM_TOLERANCE = 1e-3
+"""How far a set of shares may sum from 1 (rounded county counts)."""
+
+
+def _validate_shares(path: str, shares: Dict[str, float], allowed: tuple) -> None:
+    """A mapping of group -> share: known groups only, each share 0-1, summing to 1."""
+    for key, value in shares.items():
+        if key not in allowed:
+            raise ConfigError(f"{path}.{key} is not a known group; allowed: {', '.join(allowed)}")
+        _check_field(f"{path}.{key}", value, {"lo": 0, "hi": 1, "unit": "share"})
+    total = float(sum(shares.values()))
+    if abs(total - 1.0) > SHARE_SUM_TOLERANCE:
+        raise ConfigError(f"{path} sums to {total:g}; allowed: shares of {', '.join(allowed)} summing to 1")
+
+
+def _validate_population(pop: "PopulationConfig") -> None:
+    _validate_shares("population.gender_shares", pop.gender_shares, GENDERS)
+    _validate_shares("population.parents_education_shares", pop.parents_education_shares, EDUCATION_LEVELS)
+    means = pop.grade_points_by_parents_education
+    for key, value in means.items():
+        if key not in EDUCATION_LEVELS:
+            raise ConfigError(f"population.grade_points_by_parents_education.{key} is not a known group; allowed: "
+                              f"{', '.join(EDUCATION_LEVELS)}")
+        _check_field(f"population.grade_points_by_parents_education.{key}", value,
+                     {"lo": 10, "hi": 60, "unit": "grade points"})
+    for key, share in pop.parents_education_shares.items():
+        if share > 0 and key not in means:
+            raise ConfigError(f"population.grade_points_by_parents_education.{key} is missing; allowed: a mean "
+                              "(10-60 grade points) for every level with a positive share")
+
+
 def _validate_county(cfg: Config, agencies: Dict[str, AgencyConfig]) -> None:
     county = cfg.county
     need = min_warmup_years(agencies)
@@ -653,8 +824,9 @@ def _validate_county(cfg: Config, agencies: Dict[str, AgencyConfig]) -> None:
                           f"{-12 * county.warmup_years} (start of the warm-up) and {last} (the focal cohorts' last "
                           "month), or null (in place from the start)")
     for i, name in enumerate(cfg.regime.lead_worker.mechanisms):
-        if name not in MECHANISMS:
-            raise ConfigError(f"regime.lead_worker.mechanisms[{i}] = {name!r}; allowed: one of {', '.join(MECHANISMS)}")
+        if name not in LEAD_WORKER_MECHANISMS:
+            raise ConfigError(f"regime.lead_worker.mechanisms[{i}] = {name!r}; allowed: one of "
+                              f"{', '.join(LEAD_WORKER_MECHANISMS)}")
 
 
 def to_config(cfg: Any) -> Config:
@@ -676,6 +848,10 @@ def to_config(cfg: Any) -> Config:
     obj.agencies = {name: (value if name in AGENCY_SETTINGS or isinstance(value, AgencyConfig)
                            else _agency_from(name, value))
                     for name, value in obj.agencies.items()}
+    if obj.posterior is not None:  # posterior=<name or path> draw=<k>: the drawn particle's values
+        from .posterior import apply
+
+        apply(obj)
     return validate(obj)
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Regime comparison, the main job: siloed vs the NAV pilot vs all five services co-located.
+"""Regime comparison, the main job: siloed vs the NAV pilot vs all five co-located vs a lead worker.
 
-Sweeps ``configs/experiment/regime_comparison.yaml`` (3 regimes x 20 paired replicates of
-3,000 students, all cores through joblib) into ``multirun/regime_comparison`` and reports:
+Sweeps ``configs/experiment/regime_comparison.yaml`` (4 regimes x 20 paired replicates of a
+county with 3,000 students per cohort, all cores through the batch runner) into ``multirun/regime_comparison`` and reports:
 the summary table (completion within 60 months with 95 % intervals and the paired difference
 against siloed) and the path of the completion-curve figure come last. Re-running skips the
 runs already finished with the same config.

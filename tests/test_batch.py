@@ -19,8 +19,8 @@ SMALL = ["cohort.size=200", "horizon_months=60", "county.warmup_years=2"]
 
 
 @pytest.mark.parametrize("overrides", [
-    [], ["regime=colocated", "replicate=3"], ["+calibration=ssb2013", "agencies.ppt.posts_per_1000=2"],
-    ["experiment=capacity"], ["agencies=with_child_welfare", "regime.colocated=[school,health,child_welfare]"],
+    [], ["regime=colocated", "replicate=3"], ["+calibration=section9", "agencies.ppt.posts_per_1000=2"],
+    ["experiment=slack"], ["agencies=with_child_welfare", "regime.colocated=[school,health,child_welfare]"],
     ["intervention=early", "output=full", "seed=7"],
 ])
 def test_applied_overrides_give_the_config_compose_gives(overrides):
@@ -96,7 +96,7 @@ def _hydra_compose_yaml(overrides):
 
 
 def test_hydra_config_file_is_the_composed_node_also_for_lists_and_added_keys(tmp_path):
-    runs = [["regime.colocated=[school,health]", "replicate=1"], ["+calibration=ssb2013"]]
+    runs = [["regime.colocated=[school,health]", "replicate=1"], ["+calibration=section9"]]
     dirs = [tmp_path / "a", tmp_path / "b"]
     assert [o.status for o in run_batch(runs, SMALL, out_dirs=dirs)] == ["ran", "ran"]
     for run, d in zip(runs, dirs):

@@ -73,10 +73,10 @@ def test_tiny_calibration_moves_toward_target_and_writes_a_usable_config(tmp_pat
 
 
 def test_committed_calibration_composes_and_meets_targets():
-    """configs/calibration/ssb2013.yaml (written by dropout-sim calibrate --name ssb2013)."""
-    path = cal.config_dir() / "calibration" / "ssb2013.yaml"
+    """configs/calibration/section9.yaml (written by dropout-sim calibrate --name section9)."""
+    path = cal.config_dir() / "calibration" / "section9.yaml"
     assert path.exists()
-    cfg = compose_config(["+calibration=ssb2013", "cohort.size=20000", "horizon_months=60"])
+    cfg = compose_config(["+calibration=section9", "cohort.size=20000", "horizon_months=60"])
     s = run_simulation(cfg).summary
     for t in cal.load_targets("default"):
         assert t.met(cal.summary_value(s, t.key)), (t.key, cal.summary_value(s, t.key))

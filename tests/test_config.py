@@ -23,8 +23,8 @@ def group_options(group: str) -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-@pytest.mark.parametrize("group", ["cohort", "dynamics", "progression", "agencies", "regime",
-                                   "intervention", "output"])
+@pytest.mark.parametrize("group", ["cohort", "population", "dynamics", "progression", "routes", "laereplass",
+                                   "agencies", "regime", "intervention", "output"])
 def test_every_option_of_every_group_composes_and_runs(group):
     options = group_options(group)
     assert options, f"no options in group {group}"

@@ -22,7 +22,9 @@ def test_wheel_ships_configs_and_runs_from_elsewhere(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("dropout_sim/configs/config.yaml", "dropout_sim/configs/regime/colocated.yaml",
                    "hydra_plugins/dropout_sim_launcher/launcher.py",
-                   "dropout_sim/configs/agencies/default.yaml", "dropout_sim/configs/targets/default.yaml"):
+                   "dropout_sim/configs/agencies/default.yaml", "dropout_sim/configs/targets/default.yaml",
+                   "dropout_sim/configs/plausible_ranges.yaml", "dropout_sim/configs/sensitivity/default.yaml",
+                   "dropout_sim/configs/posteriors/ssb2013_abc_small/particles.csv"):
         assert needed in names, needed
 
     site = tmp_path / "site"
@@ -41,3 +43,10 @@ def test_wheel_ships_configs_and_runs_from_elsewhere(tmp_path):
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (run_dir / "summary.json").is_file()
+    # the shipped posterior is found by name in the installed package
+    post_dir = elsewhere / "post"
+    proc = subprocess.run([sys.executable, "-m", "dropout_sim", "posterior=ssb2013_abc_small", "draw=1",
+                           "cohort.size=200", f"hydra.run.dir={post_dir}"], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (post_dir / "summary.json").is_file()

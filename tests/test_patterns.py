@@ -12,12 +12,16 @@ import pytest
 from dropout_sim.analysis import validation as v
 
 REPS = 5          # paired replicates per scenario
-SIZE = 20000      # students per replicate
+SIZE = 5000       # students per entry cohort ...
+FOCAL = 4         # ... and four focal entry cohorts per county run: 20,000 students observed per replicate
+# Four focal cohorts share one warm-up, so they cost about 1.3 x one focal cohort of the same size,
+# not 4 x: the cheapest way to the precision of the one-cohort model's 20,000-student tests.
 
 
 @pytest.fixture(scope="module")
 def runner():
-    return v.Runner()  # runs are cached by overrides: scenarios shared by patterns run once
+    # runs are cached by overrides: scenarios shared by patterns run once
+    return v.Runner(base=[f"county.focal_cohorts={FOCAL}"])
 
 
 def assert_checks(result: v.PatternResult) -> None:
@@ -49,8 +53,9 @@ def test_pattern2_long_build_up_before_dropout(runner):
 @pytest.mark.slow
 def test_pattern3_colocation_shortens_delays_and_cuts_duplication(runner):
     res = v.pattern_colocation_process(runner, REPS, SIZE)
-    for c in res.checks:  # every measure: co-located - siloed, whole interval below zero
-        assert c.estimate.hi < 0, f"{c.name}: {c.estimate}"
+    mechanism = [c for c in res.checks if c.kind == "mechanism"]
+    assert len(mechanism) == 3 and len(res.checks) > len(mechanism)  # checks that could go either way exist
+    assert_checks(res)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ numbers and at the matplotlib figures behind the written files.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -217,3 +218,132 @@ def test_unknown_baseline_is_an_error(sweep_dir, tmp_path, capsys):
     code = report_main([str(sweep_dir), "--out", str(tmp_path / "r"), "--no-figures", "--baseline", "nav_pilot"])
     assert code == 2
     assert "matches no single scenario" in capsys.readouterr().err
+
+
+def test_gains_by_group_are_paired_differences_with_intervals(report):
+    gains = report["gains_by_group"]
+    assert set(gains["grouping"]) == {"grade points", "gender", "parents' education"}
+    assert set(gains["scenario"]) == set(SCENARIOS) - {BASELINE}
+    ok = report["sweep"].ok
+    row = gains[(gains["scenario"] == SCENARIOS[0]) & (gains["group"] == "male")].iloc[0]
+    wide = ok.pivot_table(index="replicate", columns="scenario", values="completion_5y_by_gender.male")
+    assert row["diff"] == pytest.approx((wide[SCENARIOS[0]] - wide[BASELINE]).mean())
+    assert row["diff_ci_low"] <= row["diff"] <= row["diff_ci_high"] and row["pairs"] == 3
+    assert "Gains by group" in report["text"] and report["files"]["gains_by_group"].exists()
+    ids = _svg_ids(report["files"]["gains_by_group.svg"])
+    assert {gid("gain_by_group", g, s) for g in ("grade points", "gender") for s in SCENARIOS if s != BASELINE} <= ids
+
+
+def test_summary_has_nok_per_extra_completer_and_break_even_and_the_report_prints_it(report):
+    from dropout_sim.analysis.report import cost_ratio
+
+    runs = report["sweep"].ok
+    table = pd.read_csv(report["files"]["summary"]).set_index("scenario")
+    assert {"nok_per_extra_completer", "break_even_nok"} <= set(table.columns)
+    base = runs[runs["scenario"] == BASELINE].set_index("replicate")
+    for scenario in SCENARIOS:
+        if scenario == BASELINE:
+            assert math.isnan(table.loc[scenario, "nok_per_extra_completer"])
+            continue
+        this = runs[runs["scenario"] == scenario].set_index("replicate")
+        expected = cost_ratio((this["costs.nok_per_year"] - base["costs.nok_per_year"]).to_numpy(),
+                              (this["completed_5y_per_cohort"] - base["completed_5y_per_cohort"]).to_numpy())
+        for col in ("nok_per_extra_completer", "break_even_nok", "extra_nok_per_year"):
+            got = table.loc[scenario, col]
+            assert (math.isnan(got) and math.isnan(expected[col])) or got == pytest.approx(expected[col]), col
+    # co-location pays premises every year: it costs more than the siloed baseline
+    assert table.loc["screening_start_month=8 regime=colocated", "extra_nok_per_year"] > 0
+    assert "NOK per extra completer" in report["text"] and "break-even NOK" in report["text"]
+
+
+def test_results_store_appends_sweeps_and_answers_sql_across_them(sweep_dir, tmp_path, capsys):
+    pytest.importorskip("pyarrow", reason="the results store needs the store extra: pip install -e '.[store]'")
+    pytest.importorskip("duckdb", reason="the results store needs the store extra: pip install -e '.[store]'")
+    from dropout_sim.analysis.store import main as query_main, query, sweep_id
+
+    store = tmp_path / "store"
+    other = tmp_path / "other_sweep"
+    shutil.copytree(sweep_dir, other, ignore=shutil.ignore_patterns("report"))
+    for d in (sweep_dir, other, sweep_dir):          # the same sweep twice: replaced, not duplicated
+        assert report_main([str(d), "--no-figures", "--out", str(tmp_path / "r"), "--baseline", BASELINE,
+                            "--store", str(store)]) == 0
+    assert "results store:" in capsys.readouterr().out
+    counts = query(store, "SELECT sweep_id, count(*) AS n FROM runs GROUP BY sweep_id ORDER BY sweep_id")
+    assert sorted(counts["sweep_id"]) == sorted([sweep_id(sweep_dir), sweep_id(other)])
+    assert list(counts["n"]) == [12, 12]
+    assert query(store, "SELECT count(*) AS n FROM monthly")["n"][0] == 2 * 12 * 60
+    assert query(store, "SELECT count(*) AS n FROM summary WHERE nok_per_extra_completer IS NOT NULL "
+                        "OR baseline")["n"][0] <= 8
+
+    # "every run with school and OT co-located": through the resolved configs
+    sql = ("SELECT r.sweep_id, r.run, r.completion_5y FROM runs r JOIN configs c USING (sweep_id, run) "
+           "WHERE list_has_all(c.\"regime.colocated\", ['school', 'ot']) AND c.\"agencies.staffing_scale\" <= 1")
+    hits = query(store, sql)
+    assert len(hits) == 12 and set(hits["sweep_id"]) == {sweep_id(sweep_dir), sweep_id(other)}
+    runs = pd.read_csv(tmp_path / "r" / "runs.csv", dtype={"run": str})
+    colocated = runs[runs["regime"] == "colocated"].set_index("run")["completion_5y"]
+    mine = hits[hits["sweep_id"] == sweep_id(sweep_dir)].set_index("run")["completion_5y"]
+    assert mine.sort_index().to_dict() == pytest.approx(colocated.sort_index().to_dict())
+
+    assert query_main(["--store", str(store), "--csv", "SELECT count(*) AS n FROM configs"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["n", "24"]
+    assert query_main(["--store", str(store), "SELECT nonsense FROM runs"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dropout-sim query: error: ") and "\n" not in err
+    assert query_main(["--store", str(tmp_path / "empty"), "SELECT 1"]) == 2
+    assert "holds no results" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# posterior draws: two intervals per scenario (replicate noise, parameter uncertainty)
+# --------------------------------------------------------------------------------------
+def _fake_draw_sweep(root: Path, gain_by_draw, noise: float, replicates: int = 4) -> Path:
+    """Run folders as a sweep over draw x regime x replicate writes them, with completion chosen:
+    colocated - siloed = gain_by_draw[draw] + noise x (replicate-specific term)."""
+    rng = np.random.default_rng(5)
+    monthly = "month,completed\n0,0\n"
+    for draw, gain in enumerate(gain_by_draw):
+        for rep in range(replicates):
+            base = 0.75 + 0.01 * draw + 0.02 * rng.standard_normal()
+            eps = noise * rng.standard_normal()
+            for regime, value in (("siloed", base), ("colocated", base + gain + eps)):
+                d = root / f"draw={draw},regime={regime},replicate={rep}"
+                (d / ".hydra").mkdir(parents=True)
+                (d / ".hydra" / "overrides.yaml").write_text(
+                    f"- draw={draw}\n- regime={regime}\n- replicate={rep}\n")
+                (d / "monthly.csv").write_text(monthly)
+                (d / SUMMARY_FILE).write_text(json.dumps({"completion_5y": value, "students": 100,
+                                                          "meta": {"seed": 42, "replicate": rep}}))
+    return root
+
+
+def test_sweep_over_draws_reports_replicate_and_parameter_intervals(tmp_path):
+    from dropout_sim.analysis.report import summarise
+
+    # parameter uncertainty dominates: gains 0.5 .. 2.3 pp across draws, replicate noise 0.05 pp
+    gains = np.linspace(0.005, 0.023, 10)
+    sweep = gather(_fake_draw_sweep(tmp_path / "a", gains, noise=0.0005))
+    assert sweep.scenario_keys == ["regime"] and set(sweep.scenarios) == {"siloed", "colocated"}
+    assert not len(sweep.problems)  # draws are not duplicates of each other
+    row = summarise(sweep, baseline="siloed").set_index("scenario").loc["colocated"]
+    assert row["draws"] == 10 and row["pairs"] == 40
+    assert row["diff_pp"] == pytest.approx(100 * gains.mean(), abs=0.05)
+    par = row["diff_parameter_hi"] - row["diff_parameter_lo"]
+    rep = row["diff_replicate_hi"] - row["diff_replicate_lo"]
+    assert par > 1.2 and rep < 0.3 and par > 5 * rep
+    assert row["diff_parameter_lo"] < 100 * gains[1] and row["diff_parameter_hi"] > 100 * gains[-2]
+
+    # replicate noise dominates: the same gain in every draw, noise 1 pp
+    sweep = gather(_fake_draw_sweep(tmp_path / "b", [0.01] * 10, noise=0.01))
+    row = summarise(sweep, baseline="siloed").set_index("scenario").loc["colocated"]
+    rep = row["diff_replicate_hi"] - row["diff_replicate_lo"]
+    assert rep > 1.0 and row["diff_replicate_lo"] < row["diff_pp"] < row["diff_replicate_hi"]
+
+
+def test_report_writes_the_two_interval_columns(tmp_path):
+    root = _fake_draw_sweep(tmp_path / "s", np.linspace(0.005, 0.02, 5), noise=0.002, replicates=3)
+    result = build_report(root, out_dir=tmp_path / "out", baseline="siloed", figures=False)
+    table = pd.read_csv(result["files"]["summary"])
+    for col in ("diff_pp", "diff_replicate_lo", "diff_replicate_hi", "diff_parameter_lo", "diff_parameter_hi"):
+        assert col in table and table[col].notna().sum() == 1, col
+    assert "parameter uncertainty" in result["text"] and "replicate noise" in result["text"]

@@ -104,16 +104,23 @@ def test_june_pass_repeat_diploma_and_laereplass(cfg, students):
     students.mastery[:q] = 0.0                       # these fail and repeat
     students.track[:] = np.repeat([0, 0, 1, 1], q)   # academic, academic, vocational, vocational
     students.level[:] = np.repeat([1, 3, 2, 2], q)
-    prog.laereplass_probability = 0.5
-    prog.school_vg3_probability = 0.0
-    out = progression.june_decisions(students, JUNE, prog, streams)
+    prog.pass_slope, prog.pass_threshold = 14.0, 0.35  # a near-certain pass at mastery 0.95
+    routes, lp = cfg.routes, cfg.laereplass
+    routes.switch_prob = 0.0
+    routes.move_up_with_fail_prob = 0.0                # failers repeat (moving up: tests/test_population.py)
+    routes.pabygg_voluntary_prob = routes.pabygg_prob = 0.0
+    lp.school_vg3_prob = 0.0
+    pool = progression.ContractPool()
+    pool.open_year(q)                                              # contracts for half the vocational passers
+    out = progression.june_decisions(students, JUNE, prog, streams, routes, lp, pool)
     repeated = students.repeats[:q] == 1
     assert repeated.mean() > 0.97 and np.all(students.level[:q][repeated] == 1)
     assert np.all(students.status[q:2 * q] == COMPLETED)        # academic Vg3 pass -> diploma
     assert set(out["completed"]) == set(range(q, 2 * q))
     voc = np.arange(2 * q, n)
     appr = students.status[voc] == APPRENTICE
-    assert 0.35 < appr.mean() < 0.75                              # contracts are scarce
+    assert appr.sum() == q and pool.left == 0                     # contracts are scarce: the supply, no more
+    assert np.all(students.contract_month[voc[appr]] == JUNE)
     assert np.all(students.level[voc[appr]] == IN_APPRENTICESHIP)
     assert np.all(students.status[voc[~appr]] == OUTSIDE)        # no contract, no school Vg3
     assert np.all(students.no_laereplass[voc[~appr]])
@@ -127,9 +134,11 @@ def test_fagprove_after_the_apprenticeship(cfg, students):
     students.level[:] = 2
     students.track[:] = 1
     students.mastery[:] = 0.9
-    prog.laereplass_probability = 1.0 - 1e-12
-    prog.laereplass_mastery_tilt = 0.0
-    progression.june_decisions(students, 22, prog, streams)
+    cfg.routes.switch_prob = cfg.routes.pabygg_voluntary_prob = 0.0
+    prog.pass_slope, prog.pass_threshold = 14.0, 0.35
+    pool = progression.ContractPool()
+    pool.open_year(students.n)
+    progression.june_decisions(students, 22, prog, streams, cfg.routes, cfg.laereplass, pool)
     appr = students.status == APPRENTICE
     assert appr.mean() > 0.99                                   # nearly all pass Vg2 and sign
     done_at = {}
@@ -165,10 +174,13 @@ def test_returners_without_a_contract_try_again_or_take_vg3_in_school(cfg, stude
     students.leave(ids, 22)
     students.no_laereplass[ids] = True
     students.reentry_pending[ids] = True
-    back = progression.reenter(students, 24, cfg.dynamics, prog, Streams(1, 0))
+    pool = progression.ContractPool()
+    pool.open_year(400)
+    pool.left = 300                                                  # some went to June's applicants
+    back = progression.reenter(students, 24, cfg.dynamics, prog, Streams(1, 0), cfg.laereplass, pool)
     assert back.size == 1000
     appr = students.status[ids] == APPRENTICE
-    assert abs(appr.mean() - prog.laereplass_probability) < 0.05      # a fresh contract draw
+    assert appr.sum() == 300 and pool.left == 0                      # what is left of this year's supply
     assert np.all(students.level[ids[appr]] == IN_APPRENTICESHIP)
     assert np.all((students.status[ids[~appr]] == IN_SCHOOL) & (students.level[ids[~appr]] == 3))
     assert not students.no_laereplass[ids].any()

@@ -240,7 +240,7 @@ def test_cluster_launcher_path_through_submitit_local(tmp_path):
     assert "Submitit 'local' sweep output dir" in proc.stdout + proc.stderr
     assert "(ran 2, skipped 0 already finished, failed 0)" in progress(proc.stdout)
     logs = "".join(p.read_text() for p in (d / ".submitit").rglob("*_log.out"))
-    assert len(re.findall(r"completion within 60 months \d+\.\d%", logs)) == 2, "each run printed its progress line in its task"
+    assert len(re.findall(r"completion within 60 months \d+\.\d%", logs)) == 2, "each job printed its progress line in its process"
     runs = gather(d).runs
     assert list(runs["status"]) == ["ok", "ok"] and list(runs["regime"]) == ["siloed", "colocated"]
 

@@ -2,9 +2,9 @@
 
     dropout-sim calibrate                                   # spec + targets from configs/, writes
                                                             # configs/calibration/default.yaml
-    dropout-sim calibrate --name ssb2013 --max-evals 60     # name the result
+    dropout-sim calibrate --spec section9 --name section9   # the committed fit
     dropout-sim calibrate --targets my_county.yaml --out ~/cal --name county
-    dropout-sim +calibration=ssb2013                        # use a fitted config
+    dropout-sim +calibration=section9                        # use a fitted config
     dropout-sim --config-dir ~/cal +calibration=county      # ... one written with --out
 
 Two YAML files declare the problem (no code changes to calibrate to another county or year):
@@ -31,6 +31,7 @@ editable install). An installed (non-editable) package should not be written int
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as _dt
 import os
 import sys
@@ -41,7 +42,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..schema import Config, ConfigError
+from ..schema import Config, ConfigError, validate
 
 
 
@@ -55,12 +56,21 @@ def config_dir() -> Path:
 # --------------------------------------------------------------------------------------
 # reading the YAML
 # --------------------------------------------------------------------------------------
+STATISTICS = ("help_odds_ratio",)
+"""Targets that are not a summary.json key but a statistic of a paired counterfactual run
+(:mod:`dropout_sim.analysis.effects`)."""
+
+
 @dataclass
 class Target:
     key: str
     value: float
     tolerance: float
     source: str = ""
+    statistic: str | None = None
+    """``help_odds_ratio``: computed from the run and a paired counterfactual run, not read from summary.json."""
+    counterfactual: dict | None = None
+    """Dotted config keys -> values of the counterfactual run (default: agencies.staffing_scale = 0)."""
 
     def z(self, model_value: float) -> float:
         return (model_value - self.value) / self.tolerance
@@ -74,6 +84,10 @@ class Parameter:
     key: str
     lo: float
     hi: float
+    prior: str = "uniform"
+    """ABC prior on [lo, hi]: ``uniform`` or ``normal`` (mean, sd; truncated to [lo, hi])."""
+    mean: float | None = None
+    sd: float | None = None
 
     def scale(self, x: float) -> float:
         return (x - self.lo) / (self.hi - self.lo)
@@ -98,12 +112,39 @@ class Spec:
     xatol: float = 0.002
     fatol: float = 0.01
     targets_source: str = "default"
+    # ABC-SMC (method abc): particles per generation, generations, final tolerance, wall clock
+    population_size: int = 200
+    generations: int = 8
+    min_epsilon: float = 1.0
+    budget_minutes: float = 60.0
+    predictive_draws: int = 40
 
 
 def _load_yaml(path: Path) -> Any:
+    """A YAML file as plain data; ConfigError (one line) for a syntax error or a bad interpolation."""
+    import yaml
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{path}:{where}: YAML syntax error ({what}); allowed: a YAML mapping") from None
+    except (OmegaConfBaseException, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _finite(value: Any, where: str, positive: bool = False) -> float:
+    """``value`` as a finite float (``> 0`` if ``positive``); ConfigError naming ``where`` otherwise."""
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (positive and value <= 0):
+        raise ConfigError(f"{where} = {value!r} is not allowed; allowed: a finite number" + (" > 0" if positive else ""))
+    return float(value)
 
 
 def _resolve(name_or_path: str, group: str) -> Path:
@@ -120,16 +161,34 @@ def _resolve(name_or_path: str, group: str) -> Path:
     return p
 
 
-def load_targets(name_or_path: str = "default") -> list[Target]:
-    """Targets from YAML: ``<summary key path>: {value, tolerance, source}``."""
-    raw = _load_yaml(_resolve(name_or_path, "targets")) or {}
+def load_targets(name_or_path: str | Sequence[str] = "default") -> list[Target]:
+    """Targets from YAML: ``<summary key path>: {value, tolerance, source}``, or a statistic of a
+    paired counterfactual run: ``<name>: {value, tolerance, statistic: help_odds_ratio,
+    counterfactual: {dotted key: value}}``. A list of names/paths concatenates files."""
+    if not isinstance(name_or_path, str):
+        out = [t for item in name_or_path for t in load_targets(str(item))]
+        keys = [t.key for t in out]
+        if len(set(keys)) != len(keys):
+            raise ConfigError(f"targets {list(name_or_path)} declare a target twice")
+        return out
+    path = _resolve(name_or_path, "targets")
+    raw = _load_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"targets file {path} holds a {type(raw).__name__}; allowed: a mapping "
+                          "<summary key>: {value, tolerance, source}")
     out = []
     for key, spec in raw.items():
         if not isinstance(spec, dict) or "value" not in spec or "tolerance" not in spec:
-            raise ConfigError(f"target {key!r} needs value and tolerance")
-        if float(spec["tolerance"]) <= 0:
-            raise ConfigError(f"target {key}.tolerance = {spec['tolerance']} is not allowed; allowed: > 0")
-        out.append(Target(str(key), float(spec["value"]), float(spec["tolerance"]), str(spec.get("source", ""))))
+            raise ConfigError(f"target {key!r} = {spec!r} is not allowed; allowed: a mapping with value and tolerance")
+        stat = spec.get("statistic")
+        if stat is not None and stat not in STATISTICS:
+            raise ConfigError(f"target {key}.statistic = {stat!r}; allowed: {', '.join(STATISTICS)}")
+        cf = spec.get("counterfactual")
+        if cf is not None and not (isinstance(cf, dict) and all(isinstance(v, (int, float)) for v in cf.values())):
+            raise ConfigError(f"target {key}.counterfactual = {cf!r}; allowed: a mapping of dotted keys to numbers")
+        out.append(Target(str(key), _finite(spec["value"], f"target {key}.value"),
+                          _finite(spec["tolerance"], f"target {key}.tolerance", positive=True),
+                          str(spec.get("source", "")), stat, cf))
     if not out:
         raise ConfigError("targets file declares no targets")
     return out
@@ -137,22 +196,64 @@ def load_targets(name_or_path: str = "default") -> list[Target]:
 
 def load_spec(name_or_path: str = "default", targets: str | None = None) -> Spec:
     """The calibration spec (``configs/calibration_spec/<name>.yaml`` or a path)."""
-    raw = _load_yaml(_resolve(name_or_path, "calibration_spec")) or {}
+    path = _resolve(name_or_path, "calibration_spec")
+    raw = _load_yaml(path) or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("parameters") or {}, dict):
+        raise ConfigError(f"calibration spec {path}: allowed: a mapping with parameters: {{<key>: {{lo, hi}}}}")
     params = []
     for key, b in (raw.get("parameters") or {}).items():
-        lo, hi = float(b["lo"]), float(b["hi"])
+        if not isinstance(b, dict) or "lo" not in b or "hi" not in b:
+            raise ConfigError(f"parameters.{key} = {b!r} is not allowed; allowed: a mapping with lo and hi")
+        lo, hi = _finite(b["lo"], f"parameters.{key}.lo"), _finite(b["hi"], f"parameters.{key}.hi")
         if not lo < hi:
             raise ConfigError(f"parameters.{key}: lo = {lo} must be below hi = {hi}")
-        params.append(Parameter(str(key), lo, hi))
+        prior = str(b.get("prior", "uniform"))
+        if prior not in ("uniform", "normal"):
+            raise ConfigError(f"parameters.{key}.prior = {prior!r}; allowed: uniform, normal")
+        if prior == "normal" and (b.get("mean") is None or not float(b.get("sd") or 0) > 0):
+            raise ConfigError(f"parameters.{key}: a normal prior needs mean and sd > 0")
+        unknown_p = set(b) - {"lo", "hi", "prior", "mean", "sd"}
+        if unknown_p:
+            raise ConfigError(f"parameters.{key}: unknown key(s) {', '.join(sorted(unknown_p))}; "
+                              "allowed: lo, hi, prior, mean, sd")
+        params.append(Parameter(str(key), lo, hi, prior,
+                                None if b.get("mean") is None else float(b["mean"]),
+                                None if b.get("sd") is None else float(b["sd"])))
     if not params:
         raise ConfigError("calibration spec declares no parameters")
-    tsrc = targets or str(raw.get("targets", "default"))
+    check_parameters(params)
+    tsrc = targets or raw.get("targets", "default")
+    if isinstance(tsrc, (list, tuple)):
+        tsrc = ",".join(map(str, tsrc))
+    tsrc = str(tsrc)
     known = {f for f in Spec.__dataclass_fields__} - {"parameters", "targets", "targets_source"}
     extra = {k: raw[k] for k in raw if k in known}
     unknown = set(raw) - known - {"parameters", "targets"}
     if unknown:
         raise ConfigError(f"calibration spec: unknown key(s) {', '.join(sorted(unknown))}")
-    return Spec(parameters=params, targets=load_targets(tsrc), targets_source=tsrc, **extra)
+    return Spec(parameters=params, targets=load_targets(tsrc.split(",") if "," in tsrc else tsrc),
+                targets_source=tsrc, **extra)
+
+
+def check_parameters(params: Sequence[Parameter]) -> None:
+    """Each parameter must be a numeric config key, its bounds (the prior's support) inside the
+    schema's valid range; one-line ConfigError otherwise."""
+    from ..plausible import schema_fields
+
+    known = schema_fields()
+    for p in params:
+        parts = p.key.split(".")
+        generic = (f"agencies.<name>.{parts[2]}" if len(parts) == 3 and parts[0] == "agencies" else p.key)
+        meta = known.get(generic)
+        if meta is None or not meta["numeric"]:
+            raise ConfigError(f"parameters.{p.key} is not a numeric config key; allowed: a dotted key of "
+                              "dropout_sim/schema.py with a range (e.g. dynamics.dropout_intercept)")
+        lo, hi = meta["lo"], meta["hi"]
+        if (lo is not None and p.lo < lo) or (hi is not None and p.hi > hi):
+            raise ConfigError(f"parameters.{p.key}: [{p.lo:g}, {p.hi:g}] is outside the valid range; allowed: "
+                              f"within [{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]")
+        if p.prior == "normal" and not p.lo <= (p.mean or 0.0) <= p.hi:
+            raise ConfigError(f"parameters.{p.key}: prior mean {p.mean} is outside [{p.lo:g}, {p.hi:g}]")
 
 
 # --------------------------------------------------------------------------------------
@@ -229,12 +330,21 @@ class Objective:
 
     def model_values(self, x: Sequence[float]) -> dict[str, float]:
         values: dict[str, list[float]] = {t.key: [] for t in self.spec.targets}
-        runs = [self.overrides(x, r) for r in range(self.spec.replicates)]
-        for outcome in self.runner.run(runs):
-            if outcome.status != "ran":
-                raise ConfigError(f"calibration run {' '.join(outcome.overrides)} failed: {outcome.error}")
-            for t in self.spec.targets:
-                values[t.key].append(summary_value(outcome.summary, t.key))
+        if any(t.statistic for t in self.spec.targets):  # a counterfactual statistic needs the model in hand
+            for r in range(self.spec.replicates):
+                cfg = copy.deepcopy(self.base)
+                for p, v in zip(self.spec.parameters, x):
+                    set_value(cfg, p.key, v)
+                cfg.seed, cfg.replicate, cfg.cohort.size = self.spec.seed, r, self.spec.cohort_size
+                for key, value in target_values(validate(cfg), self.spec.targets).items():
+                    values[key].append(value)
+        else:
+            runs = [self.overrides(x, r) for r in range(self.spec.replicates)]
+            for outcome in self.runner.run(runs):
+                if outcome.status != "ran":
+                    raise ConfigError(f"calibration run {' '.join(outcome.overrides)} failed: {outcome.error}")
+                for t in self.spec.targets:
+                    values[t.key].append(summary_value(outcome.summary, t.key))
         return {k: float(np.mean(v)) for k, v in values.items()}
 
     def loss(self, values: dict[str, float]) -> float:
@@ -246,6 +356,26 @@ class Objective:
         loss = self.loss(values)
         self.evaluations.append({"x": x, "values": values, "loss": loss})
         return loss
+
+
+def target_values(cfg: Config, targets: Sequence[Target]) -> dict[str, float]:
+    """Every target's model value for one run of ``cfg`` (plus its paired counterfactual runs
+    when a target is a statistic such as ``help_odds_ratio``)."""
+    from ..runs.api import run_simulation
+
+    out: dict[str, float] = {}
+    summary = None
+    for t in targets:
+        if t.statistic == "help_odds_ratio":
+            from .effects import help_odds_ratio
+
+            out[t.key], summary = help_odds_ratio(copy.deepcopy(cfg), t.counterfactual)
+    if summary is None and any(t.statistic is None for t in targets):
+        summary = run_simulation(cfg).summary
+    for t in targets:
+        if t.statistic is None:
+            out[t.key] = summary_value(summary, t.key)
+    return out
 
 
 @dataclass
@@ -389,7 +519,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dropout-sim calibrate",
         description="Fit declared parameters to declared targets (YAML) with scipy.optimize, "
                     "using common random numbers; write the fit as configs/calibration/<name>.yaml.")
-    ap.add_argument("--spec", default="default", help="calibration spec: name in configs/calibration_spec/ or a path")
+    ap.add_argument("--method", default=None, choices=("nelder-mead", "abc"),
+                    help="nelder-mead (default: a point fit with common random numbers) or abc (ABC-SMC "
+                         "posterior with pyabc, pip install '.[calibration]'; spec default 'abc')")
+    ap.add_argument("--spec", default=None,
+                    help="calibration spec: name in configs/calibration_spec/ or a path (default: default, "
+                         "or abc with --method abc)")
+    ap.add_argument("--budget-minutes", type=float, default=None,
+                    help="abc: stop after this many minutes of wall clock (default: the spec's)")
+    ap.add_argument("--population", type=int, default=None, help="abc: particles per generation")
+    ap.add_argument("--generations", type=int, default=None, help="abc: at most this many generations")
+    ap.add_argument("--jobs", type=int, default=None, help="abc: worker processes (default 1)")
     ap.add_argument("--targets", default=None, help="targets: name in configs/targets/ or a path (default: the spec's)")
     ap.add_argument("--name", default="default", help="name of the written config (+calibration=NAME)")
     ap.add_argument("--out", default=None,
@@ -405,17 +545,49 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+SPEC_LIMITS = {"max_evaluations": ("--max-evals", 1, 100_000), "replicates": ("--replicates", 1, 1000),
+               "cohort_size": ("--cohort-size", 1, 10_000_000), "seed": ("--seed", 0, 2**63 - 1)}
+
+
+def check_spec(spec: Spec) -> None:
+    """Refuse budgets, replicates, sizes and seeds outside their range (one line naming the option)."""
+    for attr, (option, lo, hi) in SPEC_LIMITS.items():
+        value = getattr(spec, attr)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ConfigError(f"{option} {value!r} is not allowed; allowed: an integer between {lo} and {hi}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     import logging
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
+    if args.method == "abc":
+        from .abc import main_abc
+
+        return main_abc(args, argv)
+    if args.spec is None:
+        args.spec = "default"
     try:
         spec = load_spec(args.spec, args.targets)
+        if spec.method.lower() == "abc" and args.method is None:  # a spec written for ABC
+            from .abc import main_abc
+
+            return main_abc(args, argv)
+        if spec.method.lower() in ("abc", "nelder-mead"):
+            spec.method = "Nelder-Mead"
         for attr, opt in (("max_evaluations", args.max_evals), ("replicates", args.replicates),
                           ("cohort_size", args.cohort_size), ("seed", args.seed)):
             if opt is not None:
                 setattr(spec, attr, opt)
+        check_spec(spec)
+        if not args.dry_run:  # the fit is written at the end: refuse an unwritable folder before the work
+            from ..runs.sweep import folder_problem
+
+            dest = Path(args.out) / "calibration" if args.out else config_dir() / "calibration"
+            problem = folder_problem(dest)
+            if problem:
+                raise ConfigError(f"--out: cannot write {dest} ({problem}); allowed: a writable folder")
         if args.dry_run:
             spec.max_evaluations = 1
         log = None if args.quiet else (lambda s: print(s, flush=True))
@@ -425,6 +597,16 @@ def main(argv: list[str] | None = None) -> int:
         result = calibrate(spec, args.overrides, log=log)
     except ConfigError as exc:
         print(f"dropout-sim calibrate: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - Hydra/OmegaConf errors of a bad override: one line
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        if not isinstance(exc, (HydraException, OmegaConfBaseException)):
+            raise
+        from ..errors import one_line
+
+        print(f"dropout-sim calibrate: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print()
     print(params_table(result))

@@ -15,6 +15,8 @@ script can check that a written figure holds the expected series.
 * ``agencies_per_case`` - completion, hours and meetings of helped students by the number of
   agencies involved (the brief's pattern 4).
 * ``heatmap`` - the metric over two swept keys (only when exactly two keys are swept).
+* ``gains_by_group`` - when the sweep compares scenarios: each scenario's paired gain against the
+  baseline within every grade-point band, gender and parents' education level (who benefits).
 * ``gain_curve`` - when the regime and one numeric key are swept: each regime's paired gain
   against the baseline regime over that key (the co-location gain against slack).
 """
@@ -237,6 +239,8 @@ def gain_curve(sweep: "Sweep", baseline: str | None, metric: str = "completion_5
     if baseline:
         base_rows = ok.loc[ok["scenario"] == baseline, "regime"]
         base = base_rows.iloc[0] if len(base_rows) else base
+    from .report import pair_columns  # seed, replicate and (when swept) the posterior draw
+
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     col = colours(regimes)
@@ -246,7 +250,7 @@ def gain_curve(sweep: "Sweep", baseline: str | None, metric: str = "completion_5
         means, los, his = [], [], []
         for v in values:
             at = ok[ok[other].astype(float) == v]
-            wide = at.pivot_table(index=["seed", "replicate"], columns="regime", values=metric, aggfunc="first")
+            wide = at.pivot_table(index=pair_columns(at), columns="regime", values=metric, aggfunc="first")
             if regime not in wide or base not in wide:
                 means.append(math.nan), los.append(math.nan), his.append(math.nan)
                 continue
@@ -261,9 +265,43 @@ def gain_curve(sweep: "Sweep", baseline: str | None, metric: str = "completion_5
     ax.set_ylabel(("completion within 60 months" if metric == "completion_5y" else metric) + ", paired difference")
     if share:
         ax.yaxis.set_major_formatter(_percent(decimals=1))
-    ax.set_title(f"Gain against {base} over {other} (paired by replicate, 95% CI)")
+    ax.set_title(f"Gain against {base} at the same {other}\n(paired by replicate, 95% CI)", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def gains_by_group(gains: pd.DataFrame | None, baseline: str | None) -> Figure | None:
+    """Paired gain in completion within 60 months by group (rows) for each scenario against the
+    baseline, with 95 % intervals; one panel per grouping. None without a comparison."""
+    if gains is None or gains.empty:
+        return None
+    groupings = list(dict.fromkeys(gains["grouping"]))
+    scenarios = list(dict.fromkeys(gains["scenario"]))
+    col = colours(scenarios)
+    heights = [max(1, gains.loc[gains["grouping"] == g, "group"].nunique()) for g in groupings]
+    fig = Figure(figsize=(7.5, 1.2 + 0.32 * sum(heights) * max(1, len(scenarios)) ** 0.5), layout="constrained")
+    axes = fig.subplots(len(groupings), 1, sharex=True, gridspec_kw={"height_ratios": heights}, squeeze=False)[:, 0]
+    step = 0.8 / max(1, len(scenarios))
+    for ax, grouping in zip(axes, groupings):
+        part = gains[gains["grouping"] == grouping]
+        groups = list(dict.fromkeys(part["group"]))
+        for i, scenario in enumerate(scenarios):
+            rows = part[part["scenario"] == scenario].set_index("group").reindex(groups)
+            y = np.arange(len(groups)) - 0.4 + step * (i + 0.5)
+            err = np.vstack([rows["diff"] - rows["diff_ci_low"], rows["diff_ci_high"] - rows["diff"]])
+            cont = ax.errorbar(rows["diff"], y, xerr=np.nan_to_num(err), fmt="o", color=col[scenario], ms=4,
+                               capsize=2, label=f"{scenario} - {baseline}" if ax is axes[0] else None)
+            cont.lines[0].set_gid(gid("gain_by_group", grouping, scenario))
+        ax.set_yticks(np.arange(len(groups)), groups)
+        ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_ylabel(grouping)
+        ax.grid(alpha=0.3, axis="x")
+    axes[-1].xaxis.set_major_formatter(_percent(decimals=1))
+    axes[-1].set_xlabel("completion within 60 months, paired difference (95% CI)")
+    axes[0].set_title(f"Who gains: difference against {baseline} by group")
+    axes[0].legend(fontsize=8, loc="best")
     return fig
 
 
@@ -371,7 +409,8 @@ def _metadata(fmt: str) -> dict:
 
 
 def make_figures(sweep: "Sweep", out_dir: Path, metric: str = "completion_5y",
-                 baseline: str | None = None) -> tuple[dict[str, Figure], dict[str, Path]]:
+                 baseline: str | None = None,
+                 gains: pd.DataFrame | None = None) -> tuple[dict[str, Figure], dict[str, Path]]:
     """Build and write every figure that applies; return ({name: Figure}, {file name: path})."""
     builders = {
         "completion_curves": lambda: completion_curves(sweep),
@@ -381,6 +420,7 @@ def make_figures(sweep: "Sweep", out_dir: Path, metric: str = "completion_5y",
         "agencies_per_case": lambda: agencies_per_case(sweep),
         "heatmap": lambda: heatmap(sweep, metric),
         "gain_curve": lambda: gain_curve(sweep, baseline, metric),
+        "gains_by_group": lambda: gains_by_group(gains, baseline),
     }
     figs: dict[str, Figure] = {}
     paths: dict[str, Path] = {}

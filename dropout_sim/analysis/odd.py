@@ -7,7 +7,9 @@ Two blocks are generated, each between ``<!-- BEGIN <NAME> -->`` and ``<!-- END 
 
 * ``PARAMETER TABLE`` - every schema parameter (:func:`dropout_sim.schema.iter_params`): name,
   unit, default, allowed range, meaning and source ("starting value", "source: ...", "calibrated");
-* ``AGENCY TABLE`` - the values each of the five agencies gets from ``configs/agencies/default.yaml``.
+* ``AGENCY TABLE`` - the values each of the five agencies gets from ``configs/agencies/default.yaml``;
+* ``PLAUSIBLE TABLE`` - the plausible range, kind and source of every parameter
+  (``configs/plausible_ranges.yaml``, :mod:`dropout_sim.plausible`).
 
 Nothing in these blocks is typed by hand, so the document cannot drift from the code.
 """
@@ -59,7 +61,26 @@ def agency_table() -> str:
     return "\n".join(lines)
 
 
-GENERATORS = {"PARAMETER TABLE": parameter_table, "AGENCY TABLE": agency_table}
+def plausible_table() -> str:
+    """Markdown table: the plausible range, kind and source of every parameter
+    (configs/plausible_ranges.yaml; relative agency ranges as factors of each agency's value)."""
+    from ..plausible import load_table
+
+    lines = ["| name | plausible range | kind | source |", "| --- | --- | --- | --- |"]
+    for key, e in load_table().items():
+        if "design" in e:
+            rng, kind, source = "design choice", "-", e["design"]
+        elif "scale" in e:
+            rng = f"x {_cell(float(e['scale'][0]))} to x {_cell(float(e['scale'][1]))} of each agency's value"
+            kind, source = e.get("kind", "model"), e["source"]
+        else:
+            rng = f"{_cell(float(e['lo']))} to {_cell(float(e['hi']))}"
+            kind, source = e.get("kind", "model"), e["source"]
+        lines.append(f"| `{key}` | {rng} | {kind} | {_cell(source)} |")
+    return "\n".join(lines)
+
+
+GENERATORS = {"PARAMETER TABLE": parameter_table, "AGENCY TABLE": agency_table, "PLAUSIBLE TABLE": plausible_table}
 
 
 def render(text: str) -> str:

@@ -19,16 +19,28 @@ found by their ``.hydra/overrides.yaml``, ``summary.json`` or ``failed.json``) a
     per scenario: completion within 60 months (mean over replicates, 95 % t-interval), by
     track, and the difference against a baseline scenario paired by replicate (95 %
     t-interval over the paired differences), with the unpaired (Welch) interval beside it.
+``gains_by_group.csv``
+    when the sweep has more than one scenario: each scenario's paired difference against the
+    baseline for every group of the equity outputs (grade-point bands, gender, parents'
+    education; completion within 60 months), with 95 % t-intervals over the pairs; also in
+    ``summary.txt`` and the figure ``gains_by_group``.
 ``figures/*.png`` and ``*.svg``
     completion curves, status stocks, process times, agency hours against capacity,
     outcomes by number of agencies per case and, when exactly two keys are swept, a heat map.
 
 Statuses: *missing* = in the sweep definition (``multirun.yaml``) but never started;
 *incomplete* = started but no ``summary.json`` (killed or still running); *failed* = has
-``failed.json``; *extra* = a finished run not in the current sweep definition (left over
+``failed.json`` (or a record in ``<sweep dir>/.failures/``: its folder was not writable);
+*damaged* = a ``summary.json`` that lacks an outcome or holds NaN, or a ``monthly.csv`` that
+is not the size the run wrote (:func:`dropout_sim.runs.results.summary_problem`); *extra* = a finished run not in the current sweep definition (left over
 from an earlier, different sweep into the same folder); *duplicate* = a second finished run
 of the same scenario and replicate. Only *ok* runs enter the statistics, and the report
 lists every other run by name instead of silently averaging what is there.
+
+Code: every run records the fingerprint of the code that produced it (``code_fingerprint``
+in ``meta``). A sweep whose ok runs come from more than one fingerprint gets a WARNING (old
+results mixed with new ones; re-run the sweep to recompute the old ones) and ``--strict``
+then exits 1.
 
 Pairing: replicate r of every scenario shares its synthetic cohort and its random draws
 (:mod:`dropout_sim.rng`), so the difference between two scenarios is computed per
@@ -50,26 +62,78 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .intervals import mean_ci, welch_ci
-from ..runs.results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json
+from .intervals import mean_ci, ratio_ci, welch_ci
+from ..errors import EXIT_BAD_INPUT
+from ..runs.results import SUMMARY_FILE, atomic_write, atomic_write_text, read_json, summary_problem
 from ..runs.overrides import split_override
-from ..runs.sweep import FAILED_FILE, PROGRESS_DIR, basic_sweeper_jobs
+from ..runs.sweep import FAILED_FILE, FAILURES_DIR, PROGRESS_DIR, basic_sweeper_jobs, failure_record_path
 
 PAIR_KEYS = ("seed", "replicate")
 """Keys that identify a replicate (paired across scenarios), never a scenario."""
+DRAW_KEY = "draw"
+"""A posterior draw (``posterior=<name> draw=<k>``): paired across scenarios like a replicate,
+never a scenario; when a sweep varies it the summary splits the uncertainty of a difference
+into replicate noise and parameter uncertainty (:func:`draw_intervals`)."""
+PARAMETER_LEVEL = 0.95
+"""Coverage of the parameter-uncertainty interval (quantiles of the per-draw mean differences)."""
 DEFAULT_METRIC = "completion_5y"
 OK = "ok"
 RUN_CONFIG = "config.yaml"
-SKIP_DIRS = {".hydra", ".submitit", PROGRESS_DIR, "report"}
+SKIP_DIRS = {".hydra", ".submitit", PROGRESS_DIR, FAILURES_DIR, "report"}
 META_COLUMNS = {"seed": "seed", "replicate": "replicate", "regime": "regime_name",
                 "cohort_size": "cohort_size", "horizon_months": "horizon_months",
                 "config_hash": "config_hash", "dropout_sim_version": "dropout_sim_version",
-                "job_num": "job_num"}
+                "code_fingerprint": "code_fingerprint", "git_commit": "git_commit", "job_num": "job_num"}
 
 
 # --------------------------------------------------------------------------------------
 # statistics
 # --------------------------------------------------------------------------------------
+def pair_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns that pair runs across scenarios: seed, replicate and, when swept, draw."""
+    return [c for c in (*PAIR_KEYS, DRAW_KEY) if c in runs.columns and runs[c].notna().any()]
+
+
+def draw_intervals(runs: pd.DataFrame, metric: str, baseline: str, scenario_col: str = "scenario",
+                   level: float = PARAMETER_LEVEL) -> pd.DataFrame:
+    """Per scenario: the paired difference against ``baseline`` over posterior draws, with two
+    intervals side by side (percentage points for shares: the columns are x 100).
+
+    For draw j and replicate r, d_jr = metric(scenario) - metric(baseline) (same draw, same
+    replicate: parameters and random numbers shared). ``diff_pp`` = mean over draws of the
+    per-draw means. ``diff_replicate_lo/hi``: replicate noise within draws, the 95 % t-interval
+    a run of R replicates at one parameter set gives, diff +/- t(df) * s_w / sqrt(R), with s_w
+    the pooled within-draw standard deviation of d (df = sum of R_j - 1). ``diff_parameter_lo/hi``:
+    parameter uncertainty across draws, the 2.5 and 97.5 % quantiles of the per-draw means
+    (they include replicate noise of about s_w / sqrt(R), small when R is large enough).
+    """
+    from .intervals import t_half_width
+
+    pair_cols = pair_columns(runs)
+    wide = runs.pivot_table(index=pair_cols, columns=scenario_col, values=metric, aggfunc="first", observed=True)
+    rows = []
+    for scenario in runs[scenario_col].drop_duplicates():
+        if scenario == baseline or scenario not in wide or baseline not in wide:
+            continue
+        d = (wide[scenario] - wide[baseline]).dropna().rename("d").reset_index()
+        by = d.groupby(DRAW_KEY)["d"]
+        means, counts, var = by.mean(), by.count(), by.var(ddof=1)
+        dof = int((counts - 1).clip(lower=0).sum())
+        diff = float(means.mean()) if len(means) else math.nan
+        if dof > 0:
+            s_w = math.sqrt(float(((counts - 1) * var.fillna(0)).sum()) / dof)
+            half = float(t_half_width(s_w / math.sqrt(float(counts.mean())), dof))
+        else:
+            half = math.nan
+        q = (np.quantile(means.to_numpy(), [(1 - level) / 2, (1 + level) / 2]) if len(means) >= 2
+             else (math.nan, math.nan))
+        rows.append({scenario_col: scenario, "draws": int(len(means)), "diff_pp": 100 * diff,
+                     "diff_replicate_lo": 100 * (diff - half), "diff_replicate_hi": 100 * (diff + half),
+                     "diff_parameter_lo": 100 * float(q[0]), "diff_parameter_hi": 100 * float(q[1])})
+    return pd.DataFrame(rows, columns=[scenario_col, "draws", "diff_pp", "diff_replicate_lo", "diff_replicate_hi",
+                                       "diff_parameter_lo", "diff_parameter_hi"])
+
+
 def paired_differences(runs: pd.DataFrame, metric: str, baseline: str,
                        scenario_col: str = "scenario", pair_cols: Sequence[str] = PAIR_KEYS) -> pd.DataFrame:
     """Per scenario: ``metric`` minus the baseline's, paired by replicate, with intervals.
@@ -79,7 +143,7 @@ def paired_differences(runs: pd.DataFrame, metric: str, baseline: str,
     ``diff_ci_low``/``diff_ci_high`` (t-interval over the pairs), and the Welch interval of
     the same two sets of runs, unpaired (``unpaired_ci_low``/``unpaired_ci_high``).
     """
-    pair_cols = [c for c in pair_cols if c in runs.columns]
+    pair_cols = [c for c in pair_cols if c in runs.columns and runs[c].notna().any()]
     wide = runs.pivot_table(index=pair_cols, columns=scenario_col, values=metric, aggfunc="first",
                             observed=True)
     rows = []
@@ -186,6 +250,8 @@ class Sweep:
     scenarios: list[str]
     """Scenario labels in sweep order."""
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Problems that make the numbers doubtful (mixed code fingerprints); ``--strict`` fails on them."""
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -246,7 +312,14 @@ def gather(sweep_dir: str | Path) -> Sweep:
     for run_dir in find_run_dirs(sweep_dir):
         summary = read_json(run_dir / SUMMARY_FILE)
         failure = read_json(run_dir / FAILED_FILE) if summary is None else None
+        elsewhere = read_json(failure_record_path(sweep_dir, run_dir))
+        if isinstance(elsewhere, dict):  # the run's folder was not writable: whatever it holds is old
+            summary, failure = None, elsewhere
+        damage = summary_problem(summary, run_dir) if summary is not None else None
+        if damage is not None and not isinstance(summary, dict):
+            summary, failure = None, None
         meta = (summary or {}).get("meta", {})
+        meta = meta if isinstance(meta, dict) else {}
         overrides = _read_yaml_list(run_dir / ".hydra" / "overrides.yaml")
         if overrides is None:
             overrides = list(meta.get("overrides") or (failure or {}).get("overrides") or [])
@@ -254,13 +327,22 @@ def gather(sweep_dir: str | Path) -> Sweep:
         row: dict[str, Any] = {"run": str(run_dir.relative_to(sweep_dir)) if run_dir != sweep_dir else ".",
                                "status": OK if summary is not None else ("failed" if failure else "incomplete")}
         row.update({k: _parse_value(v) for k, v in map(split_override, overrides)})
-        if summary is not None:
+        if damage is not None:
+            row["status"] = "damaged"
+            row["error"] = damage
+            row.update({col: meta.get(key) for key, col in META_COLUMNS.items() if key in meta})
+        elif summary is not None:
             row.update({col: meta.get(key) for key, col in META_COLUMNS.items() if key in meta})
             row.update(_flatten({k: v for k, v in summary.items() if k != "meta"}))
             try:
                 monthly_parts[len(rows)] = pd.read_csv(run_dir / "monthly.csv")
+                expected_rows = (meta.get("files") or {}).get("monthly.csv", {}).get("rows")
+                if expected_rows is not None and len(monthly_parts[len(rows)]) != expected_rows:
+                    del monthly_parts[len(rows)]
+                    row["status"] = "damaged"
+                    row["error"] = f"monthly.csv has fewer rows than the run wrote ({expected_rows})"
             except (OSError, ValueError, pd.errors.EmptyDataError) as exc:
-                row["status"] = "incomplete"
+                row["status"] = "damaged"
                 row["error"] = f"monthly.csv unreadable: {exc}"
         elif failure is not None:
             row["error"] = f"{failure.get('error')}: {failure.get('message')}"
@@ -303,7 +385,7 @@ def gather(sweep_dir: str | Path) -> Sweep:
     if "job_num" not in runs:
         runs["job_num"] = math.nan
 
-    scenario_keys = [k for k in key_order if k not in PAIR_KEYS and k in runs
+    scenario_keys = [k for k in key_order if k not in PAIR_KEYS and k != DRAW_KEY and k in runs
                      and runs[k].map(_fmt_value).nunique(dropna=False) > 1]
     runs["scenario"] = _scenario_labels(runs, scenario_keys)
     scenarios = list(dict.fromkeys(runs["scenario"]))
@@ -313,7 +395,7 @@ def gather(sweep_dir: str | Path) -> Sweep:
         runs["error"] = ""
     runs["error"] = runs["error"].fillna("").astype(str)
     ok = runs["status"] == OK
-    dup = runs[ok].duplicated(subset=["scenario", *PAIR_KEYS], keep="first")
+    dup = runs[ok].duplicated(subset=["scenario", *pair_columns(runs)], keep="first")
     for i in dup[dup].index:
         runs.loc[i, "status"] = "duplicate"
         runs.loc[i, "error"] = "same scenario and replicate as another run"
@@ -323,7 +405,7 @@ def gather(sweep_dir: str | Path) -> Sweep:
     runs = runs[lead + [c for c in runs.columns if c not in lead]]
 
     parts = []
-    id_cols = ["run", "scenario", *scenario_keys, *PAIR_KEYS]
+    id_cols = ["run", "scenario", *scenario_keys, *PAIR_KEYS, *([DRAW_KEY] if DRAW_KEY in runs else [])]
     for i, frame in monthly_parts.items():
         if runs.at[i, "status"] != OK:
             continue
@@ -334,7 +416,17 @@ def gather(sweep_dir: str | Path) -> Sweep:
         frame.insert(len(id_cols), "students", runs.at[i, "students"])
         parts.append(frame)
     monthly = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=id_cols)
-    return Sweep(sweep_dir, runs, monthly, key_order, scenario_keys, scenarios, notes)
+    warnings = []
+    if "code_fingerprint" in runs:
+        prints = runs.loc[runs["status"] == OK, "code_fingerprint"].fillna("(none: older code)")
+        if prints.nunique() > 1:
+            counts = ", ".join(f"{fp} ({n} runs)" for fp, n in prints.value_counts().items())
+            warnings.append(f"the ok runs were computed by {prints.nunique()} different versions of the code "
+                            f"(code_fingerprint {counts}); re-run the sweep to recompute the older ones")
+    for scenario in scenarios:
+        if not ((runs["scenario"] == scenario) & (runs["status"] == OK)).any():
+            notes.append(f"scenario {scenario!r} has no finished runs (see the list above)")
+    return Sweep(sweep_dir, runs, monthly, key_order, scenario_keys, scenarios, notes, warnings)
 
 
 # --------------------------------------------------------------------------------------
@@ -360,20 +452,34 @@ def choose_baseline(sweep: Sweep, requested: str | None) -> str:
             if len(matches) == 1:
                 return matches[0]
         raise ValueError(f"--baseline {requested!r} matches no single scenario; scenarios: {', '.join(scenarios)}")
-    if "regime" in sweep.scenario_keys and "siloed" in scenarios:
-        return "siloed"
-    return scenarios[0]
+    if "regime" in sweep.scenario_keys:
+        # the first scenario whose regime is siloed (with finished runs if any has them), also when
+        # other keys are swept too and labels read "regime=siloed x=1"
+        siloed = sweep.runs[sweep.runs["regime"].map(_fmt_value) == "siloed"]
+        for frame in (siloed[siloed["status"] == OK], siloed):
+            if len(frame):
+                return frame["scenario"].iloc[0]
+    with_runs = [sc for sc in scenarios if (sweep.ok["scenario"] == sc).any()]
+    return (with_runs or scenarios)[0]
 
 
 def summarise(sweep: Sweep, metric: str = DEFAULT_METRIC, baseline: str | None = None) -> pd.DataFrame:
     """One row per scenario: runs, ``metric`` with its 95 % interval, by track, the paired
     difference against ``baseline`` and staff hours per extra completer."""
     ok = sweep.ok
+    if len(ok) and (metric not in ok or not pd.api.types.is_numeric_dtype(ok[metric])):
+        numeric = [c for c in ok.columns if pd.api.types.is_numeric_dtype(ok[c])] if len(ok) else []
+        what = "is not an outcome column" if metric not in ok else "is not a numeric outcome"
+        raise ValueError(f"--metric {metric!r} {what}; allowed: a numeric column of runs.csv, e.g. completion_5y, "
+                         "completion_5y_by_track.vocational, months_risk_to_help.mean"
+                         + (f" ({len(numeric)} in this sweep)" if numeric else ""))
     if metric not in ok:
-        raise ValueError(f"--metric {metric!r} is not an outcome column; e.g. completion_5y, "
-                         "completion_5y_by_track.vocational, months_risk_to_help.mean")
+        ok = ok.assign(**{metric: math.nan})
     base = choose_baseline(sweep, baseline)
-    diffs = paired_differences(ok, metric, base).set_index("scenario") if len(ok) else pd.DataFrame()
+    diffs = (paired_differences(ok, metric, base, pair_cols=pair_columns(ok)).set_index("scenario")
+             if len(ok) else pd.DataFrame())
+    by_draw = (draw_intervals(ok, metric, base).set_index("scenario")
+               if DRAW_KEY in ok and ok[DRAW_KEY].nunique() > 1 else pd.DataFrame())
     rows = []
     for scenario in sweep.scenarios:
         sel = ok[ok["scenario"] == scenario]
@@ -389,8 +495,148 @@ def summarise(sweep: Sweep, metric: str = DEFAULT_METRIC, baseline: str | None =
         if scenario in getattr(diffs, "index", []):
             row.update(diffs.loc[scenario].to_dict())
             row["hours_per_extra_completer"] = _hours_per_extra_completer(ok, scenario, base)
+            row.update(cost_per_extra_completer(ok, scenario, base))
+        if scenario in getattr(by_draw, "index", []):
+            row.update(by_draw.loc[scenario].to_dict())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+EQUITY_GROUPS = (("grade points", "completion_5y_by_grade_points."), ("gender", "completion_5y_by_gender."),
+                 ("parents' education", "completion_5y_by_parents_education."))
+"""Groupings of the equity outputs: (title, summary.json prefix of their columns)."""
+GAIN_COLUMNS = ["scenario", "grouping", "group", "column", "baseline_mean", "pairs", "diff", "diff_ci_low",
+                "diff_ci_high"]
+
+
+def gains_by_group(sweep: Sweep, baseline: str) -> pd.DataFrame:
+    """Each scenario's gain against ``baseline`` within every equity group (completion within 60
+    months of the group), paired by replicate, with the 95 % t-interval over the pairs: who
+    benefits from a policy (the bottom grade-point bands, boys, children of parents with
+    compulsory schooling ...). Empty when there is one scenario."""
+    ok = sweep.ok
+    rows = []
+    if len(sweep.scenarios) < 2 or not len(ok):
+        return pd.DataFrame(rows, columns=GAIN_COLUMNS)
+    for grouping, prefix in EQUITY_GROUPS:
+        for column in [c for c in ok.columns if c.startswith(prefix)]:
+            base_mean = float(ok.loc[ok["scenario"] == baseline, column].mean())
+            diffs = paired_differences(ok, column, baseline)
+            for _, d in diffs.iterrows():
+                rows.append({"scenario": d["scenario"], "grouping": grouping, "group": column[len(prefix):],
+                             "column": column, "baseline_mean": base_mean, "pairs": int(d["pairs"]),
+                             "diff": d["diff"], "diff_ci_low": d["diff_ci_low"], "diff_ci_high": d["diff_ci_high"]})
+    return pd.DataFrame(rows, columns=GAIN_COLUMNS)
+
+
+def format_gains(gains: pd.DataFrame, baseline: str) -> str:
+    """The gains-by-group section of summary.txt (percentage points, paired 95 % CI)."""
+    if gains.empty:
+        return ""
+    out = [f"Gains by group against {baseline}: completion within 60 months, percentage points, "
+           "paired by replicate [95% CI]"]
+    for scenario, rows in gains.groupby("scenario", sort=False):
+        out.append(f"  {scenario}:")
+        for grouping, part in rows.groupby("grouping", sort=False):
+            cells = [f"{r['group']} {_pct(r['diff'], True)} [{_pct(r['diff_ci_low'], True)}, "
+                     f"{_pct(r['diff_ci_high'], True)}]" for _, r in part.iterrows()]
+            out.append(f"    {grouping}: " + "; ".join(cells))
+    return "\n".join(out)
+
+
+COST_COLUMNS = ("extra_nok_per_year", "extra_completers_per_cohort", "nok_per_extra_completer",
+                "nok_per_extra_completer_ci_low", "nok_per_extra_completer_ci_high", "break_even_nok",
+                "value_per_completer_nok", "benefit_cost_ratio")
+"""Columns of :func:`cost_per_extra_completer` (NOK; completers per entry cohort)."""
+
+
+def cost_ratio(extra_nok: Sequence[float], extra_completers: Sequence[float],
+               value_per_completer: float | None = None) -> dict[str, float]:
+    """NOK per extra completer from paired per-replicate differences (brief section 10).
+
+    ``extra_nok``: scenario minus baseline NOK paid per year (posts of every agency, idle hours
+    included, and the elevtjeneste's premises); ``extra_completers``: scenario minus baseline
+    completers within 60 months per entry cohort. In a county a new cohort enters every year,
+    so one year's extra cost buys one cohort's extra completers (steady state).
+
+    * ``nok_per_extra_completer`` = mean extra NOK / mean extra completers, with Fieller's 95 %
+      interval over the replicate pairs (NaN bounds when the gain is not clearly positive);
+      NaN when the scenario gains no completers.
+    * ``break_even_nok``: the value of one completer at which the scenario pays for itself
+      (0 when it also saves money: it dominates; NaN when it gains no completers).
+    * ``benefit_cost_ratio`` = value x extra completers / extra NOK, only where
+      ``value_per_completer`` is set and the scenario costs more.
+    """
+    ratio, lo, hi, _ = ratio_ci(extra_nok, extra_completers)
+    d_nok = float(np.mean(extra_nok)) if len(extra_nok) else math.nan
+    d_done = float(np.mean(extra_completers)) if len(extra_completers) else math.nan
+    gains = math.isfinite(d_done) and d_done > 0
+    value = math.nan if value_per_completer is None or not math.isfinite(value_per_completer) \
+        else float(value_per_completer)
+    bcr = value * d_done / d_nok if gains and math.isfinite(value) and d_nok > 0 else math.nan
+    return {"extra_nok_per_year": d_nok, "extra_completers_per_cohort": d_done,
+            "nok_per_extra_completer": ratio if gains else math.nan,
+            "nok_per_extra_completer_ci_low": lo if gains else math.nan,
+            "nok_per_extra_completer_ci_high": hi if gains else math.nan,
+            "break_even_nok": max(0.0, ratio) if gains else math.nan,
+            "value_per_completer_nok": value, "benefit_cost_ratio": bcr}
+
+
+def cost_per_extra_completer(ok: pd.DataFrame, scenario: str, base: str) -> dict[str, float]:
+    """:func:`cost_ratio` of ``scenario`` against ``base`` from the run table (paired by replicate)."""
+    cols = ["costs.nok_per_year", "completed_5y_per_cohort"]
+    if any(c not in ok for c in cols):
+        return {k: math.nan for k in COST_COLUMNS}
+    a = ok[ok["scenario"] == scenario].set_index(list(PAIR_KEYS))[cols]
+    b = ok[ok["scenario"] == base].set_index(list(PAIR_KEYS))[cols]
+    d = (a - b).dropna()
+    value = None
+    if "costs.value_per_completer_nok" in ok:
+        values = ok.loc[ok["scenario"] == scenario, "costs.value_per_completer_nok"].dropna()
+        value = float(values.iloc[0]) if len(values) else None
+    return cost_ratio(d[cols[0]].to_numpy(), d[cols[1]].to_numpy(), value)
+
+
+def _nok(x: float) -> str:
+    return "-" if not math.isfinite(x) else f"{x:,.0f}"
+
+
+def format_costs(table: pd.DataFrame) -> list[str]:
+    """Lines of the cost block: NOK per extra completer against the baseline, break-even value,
+    benefit-cost ratio where a value per completer is set."""
+    if "nok_per_extra_completer" not in table or table["baseline"].all():
+        return []
+    base = table.loc[table["baseline"], "scenario"].iloc[0]
+    header = ["scenario", "extra NOK/year", "extra completers/cohort", "NOK per extra completer [95% CI]",
+              "break-even NOK"]
+    has_value = "benefit_cost_ratio" in table and table["benefit_cost_ratio"].notna().any()
+    if has_value:
+        header.append("benefit-cost ratio")
+    lines = []
+    for _, r in table[~table["baseline"]].iterrows():
+        per = r.get("nok_per_extra_completer", math.nan)
+        lo, hi = r.get("nok_per_extra_completer_ci_low", math.nan), r.get("nok_per_extra_completer_ci_high", math.nan)
+        if math.isfinite(per):
+            ci = f"[{_nok(lo)}, {_nok(hi)}]" if math.isfinite(lo) else "[no finite bound: gain not clearly > 0]"
+            cell = f"{_nok(per)} {ci}"
+        else:
+            cell = "no extra completers"
+        extra = r.get("extra_completers_per_cohort", math.nan)
+        cells = [str(r["scenario"]), f"{r.get('extra_nok_per_year', math.nan):+,.0f}",
+                 "-" if not math.isfinite(extra) else f"{extra:+.1f}", cell, _nok(r.get("break_even_nok", math.nan))]
+        if has_value:
+            bcr = r.get("benefit_cost_ratio", math.nan)
+            cells.append("-" if not math.isfinite(bcr) else f"{bcr:.2f}")
+        lines.append(cells)
+    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
+    out = ["", f"Costs against {base} (NOK paid per year: posts incl. idle hours, elevtjeneste premises):",
+           "  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in lines]
+    out.append("One year's extra cost over one entry cohort's extra completers within 60 months (steady state); "
+               "Fieller interval over the paired replicates. Break-even: the value of a completer at which the "
+               "scenario pays for itself" + ("; benefit-cost ratio at costs.value_per_completer_nok." if has_value
+                                             else " (set costs.value_per_completer_nok for a benefit-cost ratio)."))
+    return out
 
 
 def _hours_per_extra_completer(ok: pd.DataFrame, scenario: str, base: str) -> float:
@@ -398,12 +644,17 @@ def _hours_per_extra_completer(ok: pd.DataFrame, scenario: str, base: str) -> fl
     if "total_agency_hours" not in ok or "completed_5y" not in ok:
         return math.nan
     cols = ["total_agency_hours", "completed_5y"]
-    a = ok[ok["scenario"] == scenario].set_index(list(PAIR_KEYS))[cols]
-    b = ok[ok["scenario"] == base].set_index(list(PAIR_KEYS))[cols]
+    keys = pair_columns(ok)
+    a = ok[ok["scenario"] == scenario].set_index(keys)[cols]
+    b = ok[ok["scenario"] == base].set_index(keys)[cols]
     d = (a - b).dropna()
     if d.empty or d["completed_5y"].mean() <= 0:
         return math.nan
     return float(d["total_agency_hours"].mean() / d["completed_5y"].mean())
+
+
+def _count(x: Any) -> str:
+    return str(int(x)) if isinstance(x, (int, float)) and math.isfinite(x) else "0"
 
 
 def _pct(x: float, signed: bool = False) -> str:
@@ -432,6 +683,9 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
     compare = len(table) > 1
     if compare:
         header += [f"vs {base}, paired [95% CI]", "pairs", "unpaired 95% CI"]
+    two = compare and "diff_parameter_lo" in table
+    if two:
+        header += ["draws", "diff (pp)", "replicate noise", "parameter uncertainty"]
     lines = []
     for _, r in table.iterrows():
         cells = [str(r["scenario"]), f"{r['runs']}" + (f" (+{r['not_ok']} not ok)" if r["not_ok"] else ""),
@@ -445,8 +699,16 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
         else:
             cells += [f"{fmt(r.get('diff', math.nan), True)} [{fmt(r.get('diff_ci_low', math.nan), True)}, "
                       f"{fmt(r.get('diff_ci_high', math.nan), True)}]",
-                      f"{int(r.get('pairs', 0) or 0)}",
+                      f"{_count(r.get('pairs'))}",
                       f"[{fmt(r.get('unpaired_ci_low', math.nan), True)}, {fmt(r.get('unpaired_ci_high', math.nan), True)}]"]
+        if two and r["baseline"]:
+            cells += ["", "", "", ""]
+        elif two:
+            def pp(v: float) -> str:
+                return "-" if not math.isfinite(v) else f"{v:+.2f}"
+            cells += [f"{int(r.get('draws', 0) or 0)}", pp(r.get("diff_pp", math.nan)),
+                      f"[{pp(r.get('diff_replicate_lo', math.nan))}, {pp(r.get('diff_replicate_hi', math.nan))}]",
+                      f"[{pp(r.get('diff_parameter_lo', math.nan))}, {pp(r.get('diff_parameter_hi', math.nan))}]"]
         lines.append(cells)
     widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
@@ -455,8 +717,17 @@ def format_summary(sweep: Sweep, table: pd.DataFrame) -> str:
     out.append("Mean over replicates; 95% t-intervals." + (
         f" Differences{pp} are paired by replicate (same cohort and random draws in every scenario)."
         if compare else ""))
+    if two:
+        out.append("Over posterior draws (the same draw in every scenario): diff = mean of the per-draw paired "
+                   "differences; replicate noise = 95% t-interval of R replicates at one parameter set (pooled "
+                   "within draws); parameter uncertainty = 2.5-97.5% quantiles of the per-draw mean differences.")
+    if metric == DEFAULT_METRIC:
+        out += format_costs(table)
     problems = sweep.problems
     n_total = len(sweep.runs)
+    for warning in sweep.warnings:
+        out.append("")
+        out.append(f"WARNING: {warning}")
     if len(problems):
         out.append("")
         out.append(f"WARNING: {len(problems)} of {n_total} runs are NOT in these numbers:")
@@ -498,6 +769,11 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None, fmt: 
     files: dict[str, Path] = {}
     table = summarise(sweep, metric, baseline)
     text = format_summary(sweep, table)
+    base = table.loc[table["baseline"], "scenario"].iloc[0] if len(table) else None
+    gains = gains_by_group(sweep, base) if base is not None else pd.DataFrame(columns=GAIN_COLUMNS)
+    if not gains.empty:
+        text += "\n\n" + format_gains(gains, base)
+        files["gains_by_group"] = write_table(gains, out / "gains_by_group", "csv")
     files["runs"] = write_table(sweep.runs, out / "runs", fmt)
     files["monthly"] = write_table(sweep.monthly, out / "monthly", fmt)
     files["summary"] = write_table(table, out / "summary", "csv")
@@ -508,9 +784,10 @@ def build_report(sweep_dir: str | Path, out_dir: str | Path | None = None, fmt: 
         from .figures import make_figures
 
         base = table.loc[table["baseline"], "scenario"].iloc[0]
-        figs, paths = make_figures(sweep, out / "figures", metric=metric, baseline=base)
+        figs, paths = make_figures(sweep, out / "figures", metric=metric, baseline=base, gains=gains)
         files.update(paths)
-    return {"sweep": sweep, "summary": table, "text": text, "files": files, "figures": figs}
+    return {"sweep": sweep, "summary": table, "gains_by_group": gains, "text": text, "files": files,
+            "figures": figs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -528,31 +805,54 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: regime siloed if swept, else the first scenario)")
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="outcome column of the summary (default completion_5y)")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
-    parser.add_argument("--strict", action="store_true", help="exit 1 if any run is missing, failed or incomplete")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 if any run is missing, failed, incomplete or damaged, or the runs mix code versions")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="also append the tables to this results store (partitioned Parquet; query with "
+                             "dropout-sim query; needs the store extra)")
     args = parser.parse_args(argv)
 
     if not args.sweep_dir.is_dir():
         print(f"dropout-sim report: error: {args.sweep_dir} is not a folder", file=sys.stderr)
         return 2
-    if args.format == "parquet":
+    if args.format == "parquet" or args.store is not None:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            print("dropout-sim report: error: --format parquet needs pyarrow (pip install pyarrow)", file=sys.stderr)
+            what = "--store" if args.store is not None else "--format parquet"
+            print(f"dropout-sim report: error: {what} needs pyarrow (pip install 'dropout_sim[store]')",
+                  file=sys.stderr)
             return 2
+    if args.store is not None and args.store.exists() and not args.store.is_dir():
+        print(f"dropout-sim report: error: --store {args.store} is not a folder", file=sys.stderr)
+        return 2
     try:
         result = build_report(args.sweep_dir, args.out, args.format, args.baseline, args.metric,
                               figures=not args.no_figures)
     except (FileNotFoundError, ValueError) as exc:
         print(f"dropout-sim report: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except PermissionError as exc:
+        where = exc.filename or args.out or args.sweep_dir / "report"
+        print(f"dropout-sim report: error: cannot write {where}: permission denied; allowed: a writable "
+              "output folder (--out DIR)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"dropout-sim report: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_BAD_INPUT
     sweep, files = result["sweep"], result["files"]
     print(result["text"])
     print()
     print(f"runs table ({len(sweep.runs)} rows): {files['runs']}")
     print(f"monthly table ({len(sweep.monthly)} rows): {files['monthly']}")
     print(f"summary: {files['summary']}")
+    if args.store is not None:
+        from .store import append, sweep_id
+
+        append(args.store, sweep, result["summary"])
+        print(f"results store: {args.store} (sweep_id {sweep_id(args.sweep_dir)}; dropout-sim query --store "
+              f"{args.store} \"SELECT ...\")")
     if "completion_curves.png" in files:
         print(f"figures: {files['completion_curves.png'].parent}")
         print(f"completion curves: {files['completion_curves.png']}")
-    return 1 if args.strict and len(sweep.problems) else 0
+    return 1 if args.strict and (len(sweep.problems) or sweep.warnings) else 0

@@ -2,7 +2,7 @@
 
     dropout-sim validate                          # all patterns + targets, figures in validation/
     dropout-sim validate --replicates 8 --size 30000 --out results/validation
-    dropout-sim validate --patterns 3,5 +calibration=ssb2013
+    dropout-sim validate --patterns 3,5 +calibration=section9
 
 Each pattern is a small experiment on the model as it is: it runs scenarios that differ only
 in the lever the pattern is about, on paired replicates (replicate *r* of every scenario shares
@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..calendar import NORMERT_TID_MONTHS
+from ..errors import ConfigError
 from .calibrate import summary_value
 from .intervals import t_half_width
 from ..model.students import NEED_BIT, NO_MONTH
@@ -328,25 +329,25 @@ def pattern_colocation_process(runner: Runner, replicates: int = 5, size: int = 
     checks = [Check(f"{label}: co-located - siloed", _diff(colo, silo, key), upper=0.0, kind="mechanism")
               for key, label in mechanism]
     checks += [
-        Check("months from first risk signal to first help: co-located - siloed",
-              _diff(colo, silo, "months_risk_to_help"), upper=0.0),
-        Check("months from first risk signal to first help: partial (school, health, PPT) - siloed",
-              _diff(part, silo, "months_risk_to_help"), upper=0.0),
-        Check("months from first risk signal to first help: co-located - siloed at half staff",
-              _diff(colo_scarce, silo_scarce, "months_risk_to_help"), upper=0.0),
+        Check("months from first risk signal to help from a specialised service: co-located - siloed",
+              _diff(colo, silo, "months_risk_to_service_help"), upper=0.0),
+        Check("months from first risk signal to help from a specialised service: partial (school, health, PPT) - siloed",
+              _diff(part, silo, "months_risk_to_service_help"), upper=0.0),
+        Check("months from first risk signal to help from a specialised service: co-located - siloed at half staff",
+              _diff(colo_scarce, silo_scarce, "months_risk_to_service_help"), upper=0.0),
         Check("meetings per student on 3-agency cases: partial - siloed",
               _diff(part, silo, "by_agencies_involved.3.meetings"), upper=0.0),
         Check("completion within 60 months: partial - siloed", _diff(part, silo, "completion_5y"), lower=0.0),
     ]
     raw = _diff(colo, silo, "meetings_per_helped_student")
-    keys = ["months_risk_to_help", "months_dropout_to_ot", "duplicate_assessments_per_helped_student",
+    keys = ["months_risk_to_service_help", "months_dropout_to_ot", "duplicate_assessments_per_helped_student",
             "extra.meetings_per_help_month"]
 
     def plot(ax):
         x = np.arange(len(keys))
         for i, (runs, name) in enumerate(((silo, "siloed"), (part, "partial"), (colo, "co-located"))):
             ax.bar(x + (i - 1) * 0.27, [_vals(runs, k).mean for k in keys], 0.27, label=name)
-        ax.set_xticks(x, ["risk->help\n(months)", "dropout->OT\n(months)", "duplicate\nassessments",
+        ax.set_xticks(x, ["risk->service\nhelp (months)", "dropout->OT\n(months)", "duplicate\nassessments",
                           "meetings per\nhelp-month"], fontsize=7)
         ax.set_yscale("log")
         ax.legend()
@@ -441,7 +442,8 @@ def pattern_demand(runner: Runner, replicates: int = 5, size: int = 20000,
     checks.append(Check("never-helped share at today's demand (x1)", _vals(runs[0], key), lower=0.0))
     per_unit = [[(_get(hi, "completion_5y") - _get(lo, "completion_5y")) / (s_hi - s_lo) for hi, lo in zip(a, b)]
                 for a, b, s_hi, s_lo in zip(runs[:-1], runs[1:], scales[:-1], scales[1:])]
-    checks.append(Check(f"completion per unit of capacity, at x{levels[2]:g} - at x{levels[0]:g} demand (saturation)",
+    checks.append(Check(f"completion per unit of capacity lost, demand x{levels[1]:g}->x{levels[2]:g} - "
+                        f"x{levels[0]:g}->x{levels[1]:g} (saturation)",
                         Estimate.of(np.subtract(per_unit[1], per_unit[0])), lower=0.0))
 
     def plot(ax):
@@ -574,6 +576,54 @@ def save_figures(results: Sequence[PatternResult], out: Path) -> list[Path]:
     return paths
 
 
+def parse_patterns(text: str) -> list[int]:
+    """``1,3,5`` or ``1-8`` -> pattern numbers; ConfigError (one line) for anything else."""
+    allowed = f"numbers {min(PATTERNS)}-{max(PATTERNS)} as a list or range, e.g. 1,3,5 or 1-8"
+    wanted: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.strip().partition("-")
+        if not a.isdigit() or not (b.isdigit() or not b) or int(b or a) < int(a):
+            raise ConfigError(f"--patterns {text!r} is not allowed; allowed: {allowed}")
+        wanted += list(range(int(a), int(b or a) + 1))
+    bad = [k for k in wanted if k not in PATTERNS]
+    if bad:
+        raise ConfigError(f"--patterns {text!r}: no pattern {bad[0]}; allowed: {allowed}")
+    return list(dict.fromkeys(wanted))
+
+
+def check_arguments(args: argparse.Namespace) -> list[int]:
+    """Refuse bad arguments of ``dropout-sim validate`` before any run (one line, exit 2):
+    patterns, sizes, the overrides (composed and validated once) and the targets file."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ..errors import fail
+    from ..runs.api import check_memory, compose_config
+
+    prog = "dropout-sim validate"
+    try:
+        wanted = parse_patterns(args.patterns)
+        if args.replicates < 2:
+            raise ConfigError(f"--replicates {args.replicates} is not allowed; allowed: >= 2 (intervals need two)")
+        if not 1 <= args.size <= 10_000_000:
+            raise ConfigError(f"--size {args.size} is not allowed; allowed: between 1 and 10000000 students")
+        if args.processes is not None and args.processes < 1:
+            raise ConfigError(f"--processes {args.processes} is not allowed; allowed: >= 1")
+        from .calibrate import load_targets
+
+        load_targets(args.targets)
+        largest = max(int(args.size * 2.5) if 4 in wanted else args.size, 1)
+        compose_config(args.overrides)  # the overrides as given (a bad value is refused even if --size wins)
+        check_memory(compose_config([*args.overrides, f"cohort.size={min(largest, 10_000_000)}"]), "--size")
+    except ConfigError as exc:
+        fail(str(exc), prog)
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        from ..errors import one_line
+
+        fail(one_line(exc), prog)
+    return wanted
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="dropout-sim validate",
                                  description="Run the pattern-oriented validation and the calibration-target "
@@ -584,12 +634,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--targets", default="default", help="targets file (configs/targets/<name>.yaml or a path)")
     ap.add_argument("--out", default="validation", help="folder for the figures")
     ap.add_argument("--processes", type=int, default=None, help="worker processes (default: DROPOUT_SIM_PROCESSES or 2)")
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run (e.g. +calibration=ssb2013)")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides applied to every run (e.g. +calibration=section9)")
     args = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
-    wanted: list[int] = []
-    for part in args.patterns.split(","):
-        a, _, b = part.partition("-")
-        wanted += list(range(int(a), int(b or a) + 1))
+    wanted = check_arguments(args)
     runner = Runner(args.overrides, args.processes)
     try:
         return _validate(args, wanted, runner)

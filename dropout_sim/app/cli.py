@@ -4,6 +4,9 @@
     dropout-sim regime=colocated cohort.size=10000 seed=7
     dropout-sim -m regime=siloed,nav_pilot,colocated 'replicate=range(0,20)' hydra.launcher.n_jobs=2
     dropout-sim report multirun/<sweep>    tables, summary and figures of a sweep folder
+    dropout-sim report multirun/<sweep> --store DIR    also append its tables to a results store
+    dropout-sim query "<SQL>" [--store DIR]            SQL (DuckDB) across the sweeps of the store
+    dropout-sim dashboard [--port P] [--no-browser]   the planner's page in the browser
 
 Configs are the packaged ``dropout_sim.configs`` (the repository's ``configs/`` folder), so
 the command works from any directory and after a non-editable install. A bad value stops
@@ -14,56 +17,122 @@ before anything is written.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from ..errors import ConfigError, fail
+from ..errors import ConfigError, fail, one_line
 from ..runs.overrides import command_overrides, search_path
 from ..schema import register_configs
 
 
-def _one_line(exc: BaseException) -> str:
-    """Hydra/OmegaConf errors span lines (what failed, then why): keep both on one line."""
-    text = str(exc) + ("\n" + str(exc.__cause__) if exc.__cause__ is not None else "")
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not ln.startswith(("full_key:", "object_type", "Set the environment"))]
-    return " ".join(lines[:3]) if lines else type(exc).__name__
+_one_line = one_line
 
 
-def prevalidate(argv: list[str]) -> "object | None":
+def prevalidate(argv: list[str]) -> None:
     """Compose and validate the config before Hydra creates any output folder.
 
-    Each distinct ``key=value`` of a sweep is checked once through the schema, and each config
-    group value composed once (:meth:`dropout_sim.runs.batch.Composer.check`): the runs checked
-    grow with the number of values, not their combinations. Each job is validated again when it
-    starts (a combination that breaks a cross-field rule is recorded as a failed run). Returns the
-    Composer (its compositions are reused by the batch launcher).
+    Every (key, value) of a sweep is checked once (not the combinations): the config of the
+    first value of every key, then each other value of each key in that config. Hydra
+    settings that would run code or write outside the run folder are refused, from the
+    command line and from ``--config-dir`` files alike. A run that would not fit in memory
+    is refused. Each job is validated again when it starts.
     """
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ..runs.batch import Composer
-
-    overrides = [a for a in command_overrides(argv) if not a.startswith("hydra")]
     try:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        first: list[str] = []
-        others: list[tuple[int, list[str]]] = []
-        for ov in parsed:
-            if ov.is_sweep_override():
-                values = [f"{ov.get_key_element()}={val}" for val in ov.sweep_string_iterator()]
-                others.append((len(first), values[1:]))
-                first.append(values[0])
-            else:
-                first.append(ov.input_line)
-        runs = [first] + [first[:i] + [v] + first[i + 1:] for i, values in others for v in values]
-        composer = Composer(search_path(argv))
-        composer.check(runs)
-        return composer
+        _prevalidate(argv)
     except ConfigError as exc:
         fail(str(exc))
-    except (HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
+    except (HydraException, OmegaConfBaseException, yaml.YAMLError, ValueError, KeyError, OSError) as exc:
         fail(_one_line(exc))
+
+
+def _prevalidate(argv: list[str]) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    from ..runs.api import check_memory, compose_dictconfig
+    from ..runs.overrides import unsafe_hydra_setting, unsafe_override
+    from ..schema import to_config
+
+    lines = command_overrides(argv)
+    for line in lines:
+        problem = unsafe_override(line)
+        if problem:
+            raise ConfigError(problem)
+    parsed = OverridesParser.create().parse_overrides(lines)
+    extra = search_path(argv)
+    plain = [ov.input_line for ov in parsed if not ov.is_sweep_override()]
+    hydra_cfg = compose_dictconfig(extra + plain, return_hydra_config=True).hydra
+    problem = unsafe_hydra_setting(hydra_cfg)
+    if problem:
+        raise ConfigError(problem)
+    _check_output_folder(hydra_cfg, argv)
+
+    parsed = [ov for ov in parsed if not ov.get_key_element().startswith("hydra")]
+
+    def line(ov, value) -> str:
+        return f"{ov.get_key_element()}={_encode(value)}"
+
+    sweeps = {i: list(ov.sweep_iterator()) for i, ov in enumerate(parsed) if ov.is_sweep_override()}
+    first = [line(ov, sweeps[i][0]) if i in sweeps else ov.input_line for i, ov in enumerate(parsed)]
+    base = compose_dictconfig(extra + first)
+    check_memory(to_config(base))
+    for i, values in sweeps.items():
+        ov = parsed[i]
+        key = ov.get_key_element().lstrip("+~")
+        node = OmegaConf.select(base, key, default=None, throw_on_missing=False)
+        is_value = ov.get_key_element()[0] not in "+~" and key in _leaf_keys(base) and \
+            not isinstance(node, (DictConfig, ListConfig))
+        for value in values[1:]:
+            if is_value:  # a plain value: set it in the composed config (fast: no composition)
+                cfg = base.copy()
+                OmegaConf.update(cfg, key, value, merge=False)
+            else:  # a config group option or an added key: compose
+                cfg = compose_dictconfig(extra + [*first[:i], line(ov, value), *first[i + 1:]])
+            check_memory(to_config(cfg), key if key.startswith("cohort") else "cohort.size")
+
+
+def _check_output_folder(hydra_cfg, argv: list[str]) -> None:
+    """Refuse an output folder that cannot be written (one line, before Hydra creates it)."""
+    from omegaconf import OmegaConf
+
+    from ..runs.sweep import folder_problem, is_multirun_flag
+
+    multirun = is_multirun_flag(argv) or str(OmegaConf.select(hydra_cfg, "mode")).endswith("MULTIRUN")
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        folder = str(OmegaConf.select(hydra_cfg, key[len("hydra."):]))
+    except Exception:  # noqa: BLE001 - a folder named by job values is only known per job
+        return
+    problem = folder_problem(Path(folder))
+    if problem:
+        raise ConfigError(f"{key} = {folder}: cannot write it ({problem}); allowed: a writable folder")
+
+
+def _leaf_keys(cfg) -> set[str]:
+    from omegaconf import DictConfig
+
+    out: set[str] = set()
+
+    def walk(node, prefix):
+        for k in node.keys():
+            v = node._get_node(k)
+            if isinstance(v, DictConfig):
+                walk(v, f"{prefix}{k}.")
+            else:
+                out.add(f"{prefix}{k}")
+
+    walk(cfg, "")
+    return out
+
+
+def _encode(value) -> str:
+    """A swept value back as override text (``None`` -> null, strings quoted when needed)."""
+    from hydra.core.override_parser.types import Transformer
+
+    return Transformer.encode(value)
 
 
 def _task(cfg) -> dict | None:
@@ -87,14 +156,8 @@ def run_main(argv: list[str]) -> None:
     from ..runs import sweep
     from ..runs.api import CONFIG_MODULE, CONFIG_NAME
 
-    from ..runs.batch import share_compositions
-
     register_configs()
-    composer = prevalidate(argv)
-    # the batch launcher (same process) takes over these compositions, unless the command line
-    # picks another primary config than the one the check composed
-    primary = {"--config-path", "-cp", "--config-name", "-cn"}
-    share_compositions(None if any(a.split("=", 1)[0] in primary for a in argv) else composer)
+    prevalidate(argv)
     plan = sweep.plan_sweep(argv)
     if plan is not None:
         argv = sweep.prepare_sweep(argv, plan)
@@ -111,12 +174,52 @@ SUBCOMMANDS = {
     "report": ("dropout_sim.analysis.report", "gather a sweep folder into tables and figures"),
     "calibrate": ("dropout_sim.analysis.calibrate", "fit parameters to calibration targets"),
     "validate": ("dropout_sim.analysis.validation", "print the pattern and calibration checks"),
+    "query": ("dropout_sim.analysis.store", "SQL across the sweeps of a results store (extra: store)"),
+    "dashboard": ("dropout_sim.app.dashboard", "the planner's dashboard in the browser (extra: dashboard)"),
+    "sensitivity": ("dropout_sim.analysis.sensitivity", "Morris / Sobol sensitivity over the plausible ranges"),
 }
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: a subcommand (``report``, ``calibrate``, ...) or a Hydra run/sweep."""
+    """Entry point: a subcommand (``report``, ``calibrate``, ...) or a Hydra run/sweep.
+
+    Ctrl-C ends with one line and exit code 130; a closed pipe (``dropout-sim report DIR |
+    head``) ends quietly; neither prints a traceback.
+    """
+    try:
+        _main(argv)
+    except KeyboardInterrupt:
+        print("dropout-sim: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        _quiet_stdout()
+        raise SystemExit(141) from None
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader left: Python would complain at exit
+            _quiet_stdout()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str] | None = None) -> None:
+    import os
+    import shlex
+
+    from ..runs.results import ENV_COMMAND
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ[ENV_COMMAND] = shlex.join(["dropout-sim", *argv])  # provenance of every run it starts
     if argv and argv[0] in ("--version", "version"):
         from .. import __version__
 

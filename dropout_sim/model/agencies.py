@@ -62,8 +62,11 @@ class MonthLedger:
     admitted: int = 0
     declined: int = 0
     not_approved: int = 0
+    assessed: int = 0
+    """Students taken from the queue and assessed this month (admitted, declined or not approved)."""
     wait_months: float = 0.0
-    """Sum over students admitted this month of months spent in the queue."""
+    """Sum over the students assessed this month of months spent in the queue (the monthly table
+    and the summary divide it by ``assessed``: the mean wait for an assessment)."""
 
     @property
     def hours_used(self) -> float:
@@ -290,6 +293,7 @@ class Agency(mesa.Agent, PerStudent):
             queued = queued[n:]
             # Admission: the assessment happens; the student may decline, the case may not be approved.
             led.wait_months += float((t - self.queued_since[batch]).sum())
+            led.assessed += int(batch.size)
             self.queued_since[batch] = NO_MONTH
             accept_p = ctx.acceptance_base + (1 - ctx.acceptance_base) * st.trust[batch]
             accept = ctx.streams.bernoulli(f"accept.{self.name}", t, st.gid[batch], accept_p)

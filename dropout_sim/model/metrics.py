@@ -21,18 +21,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..calendar import NORMERT_TID_MONTHS, label
-from .students import ACADEMIC, COMPLETED, NO_MONTH, STATUS_NAMES, TRACK_NAMES, VOCATIONAL
+from .students import (ACADEMIC, APPRENTICE, COMPLETED, EDUCATION_NAMES, GENDER_NAMES, IN_APPRENTICESHIP, IN_SCHOOL,
+                       NO_MONTH, STATUS_NAMES, TRACK_NAMES, VG2, VG3, VOCATIONAL)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import DropoutModel
 
 GRADE_POINT_BANDS = ((10, 25), (25, 30), (30, 35), (35, 40), (40, 45), (45, 50), (50, 55), (55, 61))
 """Prior-achievement bands of the register (grade points; the last band includes 60)."""
+TRACK_BANDS = ((10, 25), (25, 30), (30, 40), (40, 50), (50, 61))
+"""Coarser bands for completion by track within a band (the register's 40-50 comparison)."""
+PROGRESS_MONTHS = (12, 24)
+"""Own months (the August of Vg2 and Vg3) at which direct progression is measured."""
 ON_TIME_MONTHS = {ACADEMIC: 36, VOCATIONAL: 48}
 """Normert tid for the programme: 3 years academic, 4 vocational (2 + 2 apprenticeship)."""
 
 AGENCY_SERIES = ("posts", "hours_paid", "hours_used", "hours_help", "hours_assessment", "hours_coordination",
-                 "hours_meetings", "queue", "caseload", "admitted", "declined", "not_approved", "wait_months")
+                 "hours_meetings", "queue", "caseload", "admitted", "declined", "not_approved", "assessed", "wait_months")
 
 
 def band_name(lo: int, hi: int) -> str:
@@ -57,6 +62,9 @@ class MonthlyRecorder:
         self.trajectories: list[np.ndarray] = []
         self.status_at_60: dict[int, int] = {}
         """Status code at the end of each focal student's month 59, by global id."""
+        self.progress_at: dict[int, dict[str, np.ndarray]] = {}
+        """Own month (12, 24) -> gid, status, level and track of focal students at the end of that month
+        (the August of their second and third year: direct progression)."""
 
     def record(self, t: int) -> None:
         m, st = self.model, self.model.students
@@ -88,10 +96,17 @@ class MonthlyRecorder:
             for key in AGENCY_SERIES:
                 value = getattr(led, key)
                 if key == "wait_months":
-                    value = value / led.admitted if led.admitted else float("nan")
+                    value = value / led.assessed if led.assessed else float("nan")
                 row[f"{agency.name}_{key}"] = float(value) if isinstance(value, float) else int(value)
         at59 = focal & (own == NORMERT_TID_MONTHS - 1)
         self.status_at_60.update(zip(st.gid[at59].tolist(), st.status[at59].tolist()))
+        for month in PROGRESS_MONTHS:
+            at = focal & (own == month)
+            if at.any():
+                snap = {"gid": st.gid[at], "status": st.status[at], "level": st.level[at], "track": st.entry_track[at]}
+                old = self.progress_at.get(month)
+                self.progress_at[month] = snap if old is None else {k: np.concatenate([old[k], v])
+                                                                     for k, v in snap.items()}
         if row["month"] < 0:
             self.warmup_rows.append(row)
             return
@@ -112,11 +127,13 @@ class MonthlyRecorder:
 
 TRAJECTORY_COLUMNS = ("month", "student_id", "status", "mastery", "strain", "belonging", "engagement", "trust")
 
-STUDENT_COLUMNS = ("student_id", "entry_cohort", "track", "grade_points", "completion_month", "first_dropout_month",
+STUDENT_COLUMNS = ("student_id", "entry_cohort", "gender", "parents_education", "track", "grade_points",
+                   "completion_month", "first_dropout_month",
                    "status_at_60", "status_at_end", "reentered", "first_risk_month", "first_help_month",
                    "ot_contact_month", "lead_worker_month", "agencies_involved", "meetings", "assessments",
                    "joint_assessments", "duplicate_assessments", "dropped_handoffs", "consent_refusals",
-                   "lost_notices", "repeats", "hours_received")
+                   "lost_notices", "repeats", "hours_received", "switched_programme", "took_pabygg",
+                   "private_candidate", "contract_month")
 
 
 class Focal:
@@ -130,11 +147,18 @@ class Focal:
         self.gid = st.gid[rows]
         self.cohort = st.cohort[rows]
         self.track = st.track[rows]
+        self.entry_track = st.entry_track[rows]
         self.grade_points = st.grade_points[rows]
         self.status = st.status[rows]
         self.reentered = st.reentered[rows]
         self.repeats = st.repeats[rows]
         self.lacked_laereplass = st.lacked_laereplass[rows]
+        self.gender = st.gender[rows]
+        self.parents_education = st.parents_education[rows]
+        self.switched_programme = st.switched_programme[rows]
+        self.took_pabygg = st.took_pabygg[rows]
+        self.private_candidate = st.private_candidate[rows]
+        self.progress_at = model.recorder.progress_at
 
         def own(months: np.ndarray) -> np.ndarray:
             return np.where(months == NO_MONTH, NO_MONTH, months - entry).astype(np.int32)
@@ -142,6 +166,7 @@ class Focal:
         self.completion_month = own(st.completion_month[rows])
         self.first_dropout_month = own(st.first_dropout_month[rows])
         self.first_risk_month = own(st.first_risk_month[rows])
+        self.contract_month = own(st.contract_month[rows])
         self.first_help_month = own(log.first_help_month[rows])
         self.ot_contact_month = own(log.ot_contact_month[rows])
         self.lead_worker_month = own(log.lead_worker_month[rows])
@@ -185,7 +210,8 @@ def student_table(model: "DropoutModel") -> dict[str, np.ndarray]:
         agencies = np.full(f.n, "")
     status_names = np.array(STATUS_NAMES + ("",))
     return {
-        "student_id": f.gid, "entry_cohort": f.cohort, "track": np.array(TRACK_NAMES)[f.track],
+        "student_id": f.gid, "entry_cohort": f.cohort, "gender": np.array(GENDER_NAMES)[f.gender],
+        "parents_education": np.array(EDUCATION_NAMES)[f.parents_education], "track": np.array(TRACK_NAMES)[f.track],
         "grade_points": np.round(f.grade_points, 1), "completion_month": f.completion_month,
         "first_dropout_month": f.first_dropout_month, "status_at_60": status_names[f.status_at_60],
         "status_at_end": status_names[f.status], "reentered": f.reentered.astype(np.int8),
@@ -195,6 +221,8 @@ def student_table(model: "DropoutModel") -> dict[str, np.ndarray]:
         "joint_assessments": f.joint_assessments, "duplicate_assessments": f.duplicate_assessments,
         "dropped_handoffs": f.dropped_handoffs, "consent_refusals": f.consent_refusals,
         "lost_notices": f.lost_notices, "repeats": f.repeats, "hours_received": np.round(f.hours_received, 2),
+        "switched_programme": f.switched_programme.astype(np.int8), "took_pabygg": f.took_pabygg.astype(np.int8),
+        "private_candidate": f.private_candidate.astype(np.int8), "contract_month": f.contract_month,
     }
 
 
@@ -203,6 +231,10 @@ def _share(mask: np.ndarray, within: np.ndarray | None = None) -> float | None:
         return float(mask.mean()) if mask.size else None
     n = int(within.sum())
     return float((mask & within).sum() / n) if n else None
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
 
 
 def _stats(values: np.ndarray) -> dict[str, float | None]:
@@ -244,7 +276,8 @@ def agency_hours(model: "DropoutModel") -> dict[str, dict]:
         works = s["hours_paid"] > 0
         paid, used = float(s["hours_paid"].sum()), float(s["hours_used"].sum())
         admitted = float(s["admitted"].sum())
-        waits = s["wait_months"] * np.nan_to_num(s["admitted"])
+        assessed = float(s["assessed"].sum())
+        waits = np.nan_to_num(s["wait_months"]) * s["assessed"]
         out[name] = {
             "posts": float(s["posts"].mean()),
             "hours_paid": paid,
@@ -255,7 +288,7 @@ def agency_hours(model: "DropoutModel") -> dict[str, dict]:
             "queue_month_share": float((s["queue"][works] > 0).mean()) if works.any() else None,
             "mean_queue": float(s["queue"].mean()),
             "peak_queue": int(s["queue"].max()),
-            "mean_wait_months": float(np.nansum(waits) / admitted) if admitted else None,
+            "mean_wait_months": float(waits.sum() / assessed) if assessed else None,
             "admitted": int(admitted),
             "nok_paid": float(s["posts"].sum() / 12.0 * agency.cfg.nok_per_post_year),
             "colocated": bool(agency.index < len(model.agency_list) and model.regime.members[agency.index]),
@@ -277,7 +310,38 @@ def costs(model: "DropoutModel", hours: dict[str, dict]) -> dict[str, Any]:
         premises = float(enrolled_k[start:].sum() / 12.0 * model.cfg.costs.premises_nok_per_1000_year)
     total = float(sum(by_agency.values()) + premises)
     return {"nok_by_agency": by_agency, "nok_premises": premises, "nok_total": total,
-            "nok_per_year": total / years if years else None, "years": years}
+            "nok_per_year": total / years if years else None, "years": years,
+            # carried into the report's tables: a benefit-cost ratio only where the user set it
+            "value_per_completer_nok": model.cfg.costs.value_per_completer_nok}
+
+
+def progression_rates(f: Focal) -> dict[str, float | None]:
+    """Direct progression of the focal cohorts (brief section 9; SSB's measure): from Vg1, the share
+    of each track's entrants in Vg2 (in school) the next August; from Vg2, the share of those in
+    Vg2 then who are in Vg3 or an apprenticeship (any route) a year later. Track at entry."""
+    out: dict[str, float | None] = {}
+    at12, at24 = f.progress_at.get(12), f.progress_at.get(24)
+    for code, name in enumerate(TRACK_NAMES):
+        out[f"{name}_vg1"] = out[f"{name}_vg2"] = None
+        if at12 is None:
+            continue
+        sel = at12["track"] == code
+        in_vg2 = (at12["status"] == IN_SCHOOL) & (at12["level"] >= VG2)
+        out[f"{name}_vg1"] = float(in_vg2[sel].mean()) if sel.any() else None
+        if at24 is None:
+            continue
+        base = at12["gid"][sel & in_vg2 & (at12["level"] == VG2)]
+        pos = np.searchsorted(at24["gid"], base) if np.all(np.diff(at24["gid"]) >= 0) else None
+        if pos is None:
+            order = np.argsort(at24["gid"])
+            pos = order[np.minimum(np.searchsorted(at24["gid"][order], base), order.size - 1)]
+        else:
+            pos = np.minimum(pos, at24["gid"].size - 1)
+        found = at24["gid"][pos] == base
+        moved = found & (((at24["status"][pos] == IN_SCHOOL) & (at24["level"][pos] >= VG3))
+                         | ((at24["status"][pos] == APPRENTICE) & (at24["level"][pos] == IN_APPRENTICESHIP)))
+        out[f"{name}_vg2"] = float(moved.mean()) if base.size else None
+    return out
 
 
 def summary(model: "DropoutModel") -> dict[str, Any]:
@@ -293,6 +357,31 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
     by_track = {name: completion(f.track == code) for code, name in enumerate(TRACK_NAMES)}
     by_band = {band_name(lo, hi): completion((f.grade_points >= lo) & (f.grade_points < hi))
                for lo, hi in GRADE_POINT_BANDS}
+    by_band_track = {band_name(lo, hi): {name: completion((f.grade_points >= lo) & (f.grade_points < hi)
+                                                          & (f.track == code))
+                                         for code, name in enumerate(TRACK_NAMES)}
+                     for lo, hi in TRACK_BANDS}
+    by_gender = {name: completion(f.gender == code) for code, name in enumerate(GENDER_NAMES)}
+    by_education = {name: completion(f.parents_education == code) for code, name in enumerate(EDUCATION_NAMES)}
+    on_time = f.completed_on_time()
+    band40 = by_band_track.get("40-50", {})
+
+    def gap(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a - b
+
+    gaps = {"female_minus_male": gap(by_gender["female"], by_gender["male"]),
+            "academic_minus_vocational_40_50": gap(band40.get("academic"), band40.get("vocational")),
+            "years_4_5": gap(completion(), _share(on_time))}
+    vocational = f.track == VOCATIONAL
+    routes = {
+        "switched_programme_share": _share(f.switched_programme),
+        "pabygg_share": _share(f.took_pabygg),
+        "pabygg_completed_5y_share": _share(done5, f.took_pabygg) if covers else None,
+        "private_candidate_share": _share(f.private_candidate),
+        "private_candidate_completed_5y_share": _share(done5, f.private_candidate) if covers else None,
+        "contract_share_of_vocational": _share(f.contract_month != NO_MONTH, vocational),
+        "contracts_offered_per_year": int(model.contracts.offered),
+    }
     cohorts = {}
     for c in np.unique(f.cohort):
         sel = f.cohort == c
@@ -305,6 +394,15 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
     both = at_risk & helped
     after = both & (f.first_help_month >= f.first_risk_month)
     risk_to_help = f.first_help_month[after] - f.first_risk_month[after]
+    # the specialised in-school services (not the hub that screens, not services for youths outside):
+    # the wait that co-location is said to shorten ("one door in")
+    specialised = [a.index for a in model.agency_list
+                   if not a.cfg.hub and not a.cfg.screens and not a.serves_outside]
+    service_first = (f.first_help_by_agency[:, specialised].astype(np.int64)
+                     if specialised else np.full((f.n, 1), NO_MONTH, dtype=np.int64))
+    service_first = np.where(service_first == NO_MONTH, np.iinfo(np.int64).max, service_first).min(axis=1)
+    got_service = at_risk & (service_first != np.iinfo(np.int64).max) & (service_first >= f.first_risk_month)
+    risk_to_service = (service_first[got_service] - f.first_risk_month[got_service]).astype(float)
     contacted = f.ot_wait_months != NO_MONTH
     involved = f.agencies_involved
     helped_any = involved.any(axis=1)
@@ -326,7 +424,20 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
             "years is not observed"),
         "completion_5y_by_track": by_track,
         "completion_5y_by_grade_points": by_band,
-        "completion_on_time": _share(f.completed_on_time()),
+        "completion_5y_by_grade_points_and_track": by_band_track,
+        "completion_5y_by_gender": by_gender,
+        "completion_5y_by_parents_education": by_education,
+        "completion_on_time": _share(on_time),
+        "completion_on_time_by_track": {name: _share(on_time, f.track == code)
+                                        for code, name in enumerate(TRACK_NAMES)},
+        "completion_5y_gaps": gaps,
+        "grade_points_mean": {"all": _mean(f.grade_points),
+                              **{name: _mean(f.grade_points[f.gender == code])
+                                 for code, name in enumerate(GENDER_NAMES)},
+                              **{name: _mean(f.grade_points[f.entry_track == code])
+                                 for code, name in enumerate(TRACK_NAMES)}},
+        "progression_rates": progression_rates(f),
+        "routes": routes,
         "completion_by_end": _share(done_any),
         "completed_5y": n_completed,
         "completed_5y_per_cohort": n_completed / n_cohorts,
@@ -342,6 +453,7 @@ def summary(model: "DropoutModel") -> dict[str, Any]:
         "at_risk_never_helped_share": _share(~helped, at_risk),
         "help_before_risk_share": _share(both & ~after, both),
         "months_risk_to_help": _stats(risk_to_help.astype(float)),
+        "months_risk_to_service_help": _stats(risk_to_service),
         "ot_contact_share_of_dropouts": _share(contacted, left),
         "months_dropout_to_ot": _stats(f.ot_wait_months[contacted].astype(float)),
         "lost_notice_share_of_dropouts": _share(f.lost_notices > 0, left),

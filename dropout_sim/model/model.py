@@ -9,7 +9,9 @@ first day of Vg1. County month ``t = 0`` is the first warm-up cohort's first day
 first focal cohort starts at ``t = 12 x warmup_years`` (its month 0, as in every output).
 Entry cohorts are numbered from the first focal one (0, 1, ...; warm-up cohorts are negative),
 and a student's random draws are keyed by (entry cohort, position): the same student of the
-same entry cohort draws the same numbers in every scenario, whatever the warm-up.
+same entry cohort draws the same intake in every scenario, whatever the warm-up, and the same
+monthly numbers in every scenario with the same ``county.warmup_years`` (monthly draws are keyed by
+the county month, which the warm-up shifts): compare scenarios at equal warm-up.
 
 Each call of :meth:`DropoutModel.step` simulates one month in this fixed order (order is a
 modelling decision, not an accident of activation):
@@ -18,7 +20,7 @@ modelling decision, not an accident of activation):
    or a non-focal student who completed) are dropped, the new cohort is drawn, and every agency's
    posts are set from the county's enrolment (OT: its target group). Every month: the regime's
    pair matrices for this month (reform start, collaboration), staff changes per office (a new
-   caseworker's practice; co-located partners spend hours teaching them; collaboration is lost),
+   caseworker's practice; co-located partners spend hours teaching them),
    meeting time (resource team) reserved from each co-located agency's hours.
 1. **Calendar** - August: students who moved up start the harder level; at a term start (August,
    January) youths who decided to return re-enter.
@@ -29,7 +31,8 @@ modelling decision, not an accident of activation):
    agency (school) sees the *observed* risk (absence always; grades once known or transferred;
    strain only from a co-located agency that shares it, for students it knows who consented; an
    unseen indicator counts at the mean) and queues those at its action threshold; with
-   ``info_transfer=needs`` documented needs reach the clarification meeting at intake; agencies
+   ``info_transfer=needs`` students with documented needs join the school's queue at intake (their
+   needs are clarified when the school admits them); agencies
    take self-referrals; OT works through its register in October.
 5. **Referral routing** - wanted referrals become consent-gated, delayed referrals, sequential
    unless the pair is concurrent (:mod:`.referrals`).
@@ -45,9 +48,13 @@ modelling decision, not an accident of activation):
 9. **Student update** - mastery, strain, belonging, attendance, trust with this month's help.
 10. **Exits and returns** - the dropout hazard; the school's notice to OT (which may be lost);
     outside youths decide to return (OT follow-up raises the chance).
-11. **Progression** - June: pass/repeat, diplomas, vocational Vg2 -> læreplass, Vg3 in school or
-    outside; apprentices count months and sit the fagprøve.
-12. **Collaboration** - co-located pairs' working relationships grow with the cases they held jointly.
+11. **Progression** - June: the county's contract supply for the year is offered; omvalg (Vg1
+    students changing programme start Vg1 again); pass/repeat ('fullført, ikke bestått' for most
+    final-year failers); diplomas; vocational Vg2 passers get a contract by mastery rank while
+    the supply lasts, else påbygg, Vg3 in school or outside; December and June: private candidates
+    retake exams; apprentices count months and sit the fagprøve.
+12. **Collaboration** - co-located pairs' working relationships grow with the cases they held jointly
+    and decay with staff turnover on both sides.
 13. **Record** - the month's county and focal stocks, agency hours, queues and waits.
 """
 
@@ -123,6 +130,8 @@ class DropoutModel(mesa.Model):
         start = cfg.regime.start_month
         self.regime = Regime(cfg.regime, agency_cfgs, self.hub.index if self.hub else None,
                              0 if start is None else self.warmup_months + start)
+        self.contracts = progression.ContractPool()
+        """The county's apprenticeship contracts still on offer this contract year (opened each June)."""
         self.referrals = Referrals(self.agency_list, self.hub)
         self.log = ServiceLog()
         self.log.allocate(0, len(self.agency_list))
@@ -179,7 +188,8 @@ class DropoutModel(mesa.Model):
         start = len(keep)
         self.new_rows = slice(start, start + size)
         if size:
-            intake = draw_cohort(self.cfg.cohort, self.streams.generator(f"cohort.{cohort}"), size)
+            intake = draw_cohort(self.cfg.cohort, self.streams.generator(f"cohort.{cohort}"), size,
+                                 self.cfg.population)
             st.fill_cohort(self.new_rows, intake, cohort, t, cohort * self.cohort_size)
         for agency in self.staffed():
             agency.set_capacity(agency.capacity_basis(st, t), self.staffing_scale)
@@ -190,7 +200,8 @@ class DropoutModel(mesa.Model):
 
     def staff_changes(self, t: int) -> None:
         """Meeting time reserved before any case this month: the resource team's meetings and
-        teaching co-located partners' new staff (``turnover_per_year`` of their posts a year);
+        teaching co-located partners' new staff (``turnover_per_year`` of their posts a year; both
+        only where the ``resource_team`` mechanism is on);
         and each office's practice, which changes with its caseworkers."""
         rc, reg = self.regime.cfg, self.regime
         enrolled_k = int(self.students.active().sum()) / 1000.0
@@ -198,7 +209,7 @@ class DropoutModel(mesa.Model):
         for agency in self.agency_list:
             k = agency.index
             agency.overhead = rc.resource_team_hours_per_1000 * enrolled_k if reg.resource_team[k] else 0.0
-            if reg.is_colocated[k]:
+            if reg.resource_team[k]:  # the resource team teaches its partners' new staff
                 partners = reg.is_colocated.copy()
                 partners[k] = False
                 agency.overhead += rc.onboarding_hours * float(new_staff[partners].sum())
@@ -261,7 +272,7 @@ class DropoutModel(mesa.Model):
         # 1. calendar
         if calendar.is_august(t):
             st.start_school_year(dyn)
-        progression.reenter(st, t, dyn, cfg.progression, streams)
+        progression.reenter(st, t, dyn, cfg.progression, streams, cfg.laereplass, self.contracts)
         ctx = self.month_context(t)
         lead_held = ctx.lead_held
 
@@ -319,13 +330,17 @@ class DropoutModel(mesa.Model):
         st.decide_reentry(t, self.help.reentry, dyn, streams)
 
         # 11. progression
+        progression.private_candidates(st, t, cfg.progression, cfg.routes, streams)
         if calendar.is_june(t):
-            outcome = progression.june_decisions(st, t, cfg.progression, streams)
+            self.contracts.open_year(progression.yearly_contracts(cfg.laereplass, self.cohort_size))
+            outcome = progression.june_decisions(st, t, cfg.progression, streams, cfg.routes, cfg.laereplass,
+                                                 self.contracts)
             self.referrals.notify_dropouts(t, st, outcome["no_contract"], self.regime, streams, lead_held)
         progression.apprenticeship_month(st, t, cfg.progression, streams)
 
         # 12. collaboration
-        joint = helped_now[ids].T.astype(np.int64) @ helped_now[ids].astype(np.int64) + self.referrals.sent
+        both = helped_now[ids].T.astype(np.int64) @ helped_now[ids].astype(np.int64)  # symmetric: each student once per pair
+        joint = both + self.referrals.sent + self.referrals.sent.T  # referrals and notices either way
         self.regime.build_collaboration(joint, int(st.active().sum()))
         self.referrals.sent[:] = 0
 

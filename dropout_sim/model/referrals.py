@@ -107,7 +107,7 @@ class Referrals(PerStudent):
             self.wants[refused, b] = False
             go, go_gid = rows[consent], gids[consent]
             self.wants[go, b] = False
-            first_intake = go[~seamless[consent] & colocated[s] & colocated[b]]
+            first_intake = go[~seamless[consent] & colocated[s] & colocated[b] & regime.on["consent"]]
             self.consent_given[first_intake] = True
             # Sharing costs trust: one service informed, or every co-located one at a joint intake.
             informed = np.where(np.isin(go, first_intake), max(1, int(colocated.sum()) - 1), 1)

@@ -122,14 +122,14 @@ class Regime:
         return float(self.cfg.practice_sd_siloed + w * (self.cfg.practice_sd_colocated - self.cfg.practice_sd_siloed))
 
     def build_collaboration(self, joint_work: np.ndarray, enrolled: int) -> None:
-        """One month of collaboration: growth with the joint work of co-located pairs (K x K counts of
-        students both helped this month, plus referrals and notices passed between them), decay with
-        staff turnover on both sides."""
+        """One month of collaboration: growth with the joint work of co-located pairs (a symmetric
+        K x K count of students both helped this month plus referrals and notices passed between
+        them either way), decay with staff turnover on both sides."""
         cfg = self.cfg
         decay = cfg.turnover_per_year / 12.0
         r = self.collaboration * (1.0 - decay) ** 2
         if self.is_active:
-            load = (joint_work + joint_work.T) / max(1.0, enrolled / 1000.0)
+            load = joint_work / max(1.0, enrolled / 1000.0)
             # the resource team's regular meetings are joint work too (every 14 days, source)
             load = load + cfg.collaboration_joint_cases * np.logical_and.outer(self.resource_team, self.resource_team)
             rate = cfg.collaboration_build_per_year / 12.0 * load / (load + cfg.collaboration_joint_cases)

@@ -15,7 +15,9 @@ arrays hold county months (``NO_MONTH`` = never).
 States and units:
 
 ==================  ================================================================
-track               0 academic (studieforberedende), 1 vocational (yrkesfag)
+gender              0 female, 1 male (``GENDER_NAMES``); fixed
+parents_education   parents' highest education, index into ``EDUCATION_LEVELS``; fixed
+track               0 academic (studieforberedende), 1 vocational (yrkesfag); changes only by omvalg
 grade_points        lower-secondary grade points, 10-60; fixed
 mastery             academic footing relative to the current level, 0-1
 strain              psychosocial load, 0-1
@@ -26,7 +28,14 @@ needs               bit field (uint8): one bit per need (``NEED_BIT``): academic
                     financial, learning_difficulty, practical
 status              IN_SCHOOL, APPRENTICE, OUTSIDE, COMPLETED (exactly one each month)
 level               VG1-VG3 = 1-3 in school; IN_APPRENTICESHIP = 4
+on_pabygg           in påbygg (Vg3 to the academic diploma after vocational Vg2)
+missing_grades      years moved up with a subject not passed (retaken before the diploma)
+fib_month           county month of 'fullført, ikke bestått' while a private candidate is
+                    still trying (status OUTSIDE, not a dropout); ``NO_MONTH`` otherwise
 ==================  ================================================================
+
+Routes ever taken (for the outputs): ``switched_programme`` (omvalg), ``took_pabygg``,
+``private_candidate`` and ``contract_month`` (first apprenticeship contract).
 """
 
 from __future__ import annotations
@@ -35,21 +44,24 @@ import numpy as np
 
 from .. import calendar
 from ..rng import Streams
-from ..schema import NEEDS, DynamicsConfig
+from ..schema import EDUCATION_LEVELS, GENDERS, NEEDS, DynamicsConfig
 from .columns import PerStudent
 
 IN_SCHOOL, APPRENTICE, OUTSIDE, COMPLETED = 0, 1, 2, 3
 STATUS_NAMES = ("in_school", "apprentice", "outside", "completed")
 ACADEMIC, VOCATIONAL = 0, 1
 TRACK_NAMES = ("academic", "vocational")
+FEMALE, MALE = 0, 1
+GENDER_NAMES = GENDERS
+EDUCATION_NAMES = EDUCATION_LEVELS
 VG1, VG2, VG3, IN_APPRENTICESHIP = 1, 2, 3, 4
 """Levels: Vg1-Vg3 in school, or the apprenticeship (status APPRENTICE while under contract)."""
 NEED_BIT = {name: np.uint8(1 << i) for i, name in enumerate(NEEDS)}
 """Bit of each need in ``Students.needs`` (a bit field: testing a set of needs is one AND)."""
 NO_MONTH = -1
 """Sentinel in the ``*_month`` arrays: the event has not happened."""
-INTAKE_STATES = ("track", "grade_points", "mastery", "strain", "belonging", "climate", "trust", "trust0",
-                 "engagement", "needs")
+INTAKE_STATES = ("gender", "parents_education", "track", "grade_points", "mastery", "strain", "belonging", "climate",
+                 "trust", "trust0", "engagement", "needs")
 """What an intake draw (:func:`dropout_sim.model.intake.draw_cohort`) provides per new student."""
 
 
@@ -62,7 +74,8 @@ class Students(PerStudent):
 
     COLUMNS = {
         "gid": (np.int64, -1), "cohort": (np.int16, -1), "entry_month": (np.int32, 0),
-        "track": (np.int8, 0), "grade_points": (np.float64, 0.0),
+        "gender": (np.int8, 0), "parents_education": (np.int8, 0),
+        "track": (np.int8, 0), "entry_track": (np.int8, 0), "grade_points": (np.float64, 0.0),
         "mastery": (np.float64, 0.0), "strain": (np.float64, 0.0), "belonging": (np.float64, 0.0),
         "climate": (np.float64, 0.0), "trust": (np.float64, 0.0), "trust0": (np.float64, 0.0),
         "engagement": (np.float64, 0.0), "needs": (np.uint8, 0), "needs_at_intake": (np.uint8, 0),
@@ -72,6 +85,9 @@ class Students(PerStudent):
         "dropouts": (np.int16, 0), "completion_month": (np.int32, NO_MONTH),
         "first_dropout_month": (np.int32, NO_MONTH), "last_dropout_month": (np.int32, NO_MONTH),
         "first_risk_month": (np.int32, NO_MONTH),
+        "switched_programme": (bool, False), "on_pabygg": (bool, False), "took_pabygg": (bool, False),
+        "private_candidate": (bool, False), "fib_month": (np.int32, NO_MONTH), "missing_grades": (np.int8, 0),
+        "contract_month": (np.int32, NO_MONTH),
     }
 
     def __init__(self) -> None:
@@ -92,6 +108,7 @@ class Students(PerStudent):
         for name in INTAKE_STATES:
             getattr(self, name)[rows] = intake[name]
         self.needs_at_intake[rows] = intake["needs"]
+        self.entry_track[rows] = intake["track"]
 
     # ------------------------------------------------------------------ views
     def active(self) -> np.ndarray:
@@ -204,6 +221,10 @@ class Students(PerStudent):
     def complete(self, ids: np.ndarray, t: int) -> None:
         self.status[ids] = COMPLETED
         self.completion_month[ids] = t
+        self.fib_month[ids] = NO_MONTH
+        self.on_pabygg[ids] = False
+        self.missing_grades[ids] = 0
+        self.reentry_pending[ids] = False   # a private candidate who passes need not return
 
 
 class HelpReceived:

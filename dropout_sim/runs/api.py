@@ -24,15 +24,76 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME
 
     Raises :class:`~dropout_sim.schema.ConfigError` (one line) for out-of-range values.
     """
+    return to_config(compose_dictconfig(overrides, config_name))
+
+
+def compose_dictconfig(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME,
+                       return_hydra_config: bool = False) -> Any:
+    """The composed, not yet validated config (an OmegaConf ``DictConfig``)."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
     register_configs()
     gh = GlobalHydra.instance()
     if gh.is_initialized():
-        return to_config(compose(config_name=config_name, overrides=list(overrides)))
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return to_config(compose(config_name=config_name, overrides=list(overrides)))
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+BASE_MEMORY_MB = 150.0
+"""Memory of the interpreter with numpy, pandas, Mesa and Hydra loaded, MB."""
+ROW_KB = 0.55
+"""Memory per student row the county holds (state arrays, agency and referral rows, the
+per-student table written at the end), KB; measured at 20,000-60,000 students per cohort."""
+ENV_MEMORY = "DROPOUT_SIM_MEMORY_MB"
+"""Memory a run may use, MB (default: the machine's available memory)."""
+
+
+def memory_need_mb(cfg: Config) -> float:
+    """Estimated peak memory of one run of ``cfg``, MB: the county holds up to six year groups
+    of ``cohort.size`` rows plus the focal cohorts (:data:`ROW_KB` each)."""
+    from ..model.model import COUNTY_YEARS
+
+    rows = cfg.cohort.size * (COUNTY_YEARS - 1 + cfg.county.focal_cohorts)
+    return BASE_MEMORY_MB + rows * ROW_KB / 1024.0
+
+
+def memory_available_mb() -> float | None:
+    """``DROPOUT_SIM_MEMORY_MB`` if set, else the machine's available memory (None if unknown)."""
+    import os
+
+    text = os.environ.get(ENV_MEMORY, "").strip()
+    if text:
+        try:
+            return float(text)
+        except ValueError:
+            from ..schema import ConfigError
+
+            raise ConfigError(f"{ENV_MEMORY} = {text!r} is not allowed; allowed: a number of MB") from None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(cfg: Config, key: str = "cohort.size") -> None:
+    """Refuse (one line, :class:`ConfigError`) a run that would not fit in memory."""
+    from ..schema import ConfigError
+
+    need, have = memory_need_mb(cfg), memory_available_mb()
+    if have is not None and need > have:
+        per_student = (need - BASE_MEMORY_MB) / cfg.cohort.size
+        most = int(max(1.0, (have - BASE_MEMORY_MB) / per_student))
+        raise ConfigError(f"{key} = {cfg.cohort.size} needs about {need / 1024:.1f} GB of memory, {have / 1024:.1f} GB "
+                          f"available; allowed: at most about {most} students per cohort here "
+                          f"(or set {ENV_MEMORY})")
 
 
 @dataclass

@@ -9,7 +9,7 @@
 
 **Composition once.** Hydra composes a config in about 0.4 s; a run of 3,000 students takes
 about 1 s. The runner composes the base config once per distinct combination of *config group*
-overrides (``regime=colocated``, ``+calibration=ssb2013``: they change which files are merged)
+overrides (``regime=colocated``, ``+calibration=section9``: they change which files are merged)
 and applies every other override (``replicate=3``, ``agencies.ppt.posts_per_1000=2``) to a copy
 of the composed OmegaConf object with Hydra's own override code, which is what Hydra does after
 merging the files; so a run's config (and its hash) is the one ``compose_config`` gives.
@@ -41,7 +41,9 @@ through submitit, one array task per chunk (:class:`SubmititOptions`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import logging
 import math
 import os
@@ -52,7 +54,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..errors import ConfigError
-from .results import SUMMARY_FILE, config_hash, config_yaml, read_json
+from .results import SUMMARY_FILE, atomic_write_text, config_hash, config_yaml, read_json, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,8 @@ STATUSES = ("ran", "skipped", "failed", "cancelled")
 def is_finished(run_dir: Path, cfg_hash: str) -> bool:
     """True if ``run_dir`` holds a finished run of the config with hash ``cfg_hash``.
 
-    The one place the runner asks; today it is :func:`dropout_sim.runs.sweep.finished_with_hash`
-    (config hash + package version). Swap in the code-fingerprint check here.
+    The one place the runner asks: :func:`dropout_sim.runs.sweep.finished_with_hash` (config hash
+    and the running code's fingerprint).
     """
     from .sweep import finished_with_hash
 
@@ -658,32 +660,11 @@ def _record(ctx: _Context, status: str, message: str) -> None:
         record_progress(Path(ctx.progress["sweep_dir"]), status, message)
 
 
-def _run_one(ctx: _Context, item: _Item) -> Outcome:
-    from .sweep import clear_run_dir, describe_completion, write_failure
+def _simulate(ctx: "_Context", item: "_Item", config_text: str, config, cfg_text: str, cfg_hash: str,
+              out_dir: Path | None, overrides: list[str], what: str, t0: float):
+    """Run the model and write the run folder; (summary, probe value), or the failed Outcome."""
+    from .sweep import clear_run_dir, write_failure
 
-    t0 = time.perf_counter()
-    out_dir = Path(item.out_dir) if item.out_dir else None
-    overrides = list(item.overrides)
-    what = item.label or " ".join(overrides) or "(defaults)"
-    config, cfg_hash = None, None
-    try:
-        config, config_text = _prepare(ctx, item, out_dir is not None)
-    except ConfigError as exc:
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            clear_run_dir(out_dir)
-            write_failure(out_dir, exc, overrides)
-        _record(ctx, "failed", f"{what}: FAILED bad config: {exc}")
-        return Outcome(item.index, overrides, "failed", out_dir, error=f"ConfigError: {exc}",
-                       seconds=time.perf_counter() - t0)
-
-    cfg_text = config_yaml(config)
-    cfg_hash = config_hash(cfg_text)
-    config_text = config_text if config_text is not None else cfg_text
-    if out_dir is not None and ctx.resume and is_finished(out_dir, cfg_hash):
-        _record(ctx, "skipped", f"{what}: already finished (same config hash {cfg_hash})")
-        return Outcome(item.index, overrides, "skipped", out_dir, read_json(out_dir / SUMMARY_FILE),
-                       config_hash=cfg_hash, seconds=time.perf_counter() - t0)
     try:
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -713,6 +694,57 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
         _record(ctx, "failed", f"{what}: FAILED {type(exc).__name__}: {exc}")
         return Outcome(item.index, overrides, "failed", out_dir, config_hash=cfg_hash,
                        error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
+    return summary, value
+
+
+def _run_one(ctx: _Context, item: _Item) -> Outcome:
+    from .sweep import clear_run_dir, describe_completion, write_failure
+
+    t0 = time.perf_counter()
+    out_dir = Path(item.out_dir) if item.out_dir else None
+    overrides = list(item.overrides)
+    what = item.label or " ".join(overrides) or "(defaults)"
+    config, cfg_hash = None, None
+    try:
+        config, config_text = _prepare(ctx, item, out_dir is not None)
+    except ConfigError as exc:
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            clear_run_dir(out_dir)
+            write_failure(out_dir, exc, overrides)
+        _record(ctx, "failed", f"{what}: FAILED bad config: {exc}")
+        return Outcome(item.index, overrides, "failed", out_dir, error=f"ConfigError: {exc}",
+                       seconds=time.perf_counter() - t0)
+
+    cfg_text = config_yaml(config)
+    cfg_hash = config_hash(cfg_text)
+    config_text = config_text if config_text is not None else cfg_text
+    if out_dir is not None:
+        from .sweep import folder_problem
+
+        problem = folder_problem(out_dir)
+        if problem is not None:
+            message = f"cannot write the run folder: {problem}"
+            if ctx.progress and ctx.progress.get("sweep_dir"):  # the report counts it as failed
+                from .sweep import failure_record_path
+
+                record = {"error": "PermissionError", "message": message, "overrides": overrides,
+                          "config_hash": cfg_hash, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                atomic_write_text(failure_record_path(Path(ctx.progress["sweep_dir"]), out_dir),
+                                  json.dumps(record, indent=2))
+            _record(ctx, "failed", f"{what}: FAILED {message}")
+            return Outcome(item.index, overrides, "failed", out_dir, config_hash=cfg_hash,
+                           error=f"PermissionError: {message}", seconds=time.perf_counter() - t0)
+    # another process working in this run folder (two identical sweeps at once): wait, then look again
+    with (run_lock(out_dir) if out_dir is not None else contextlib.nullcontext()):
+        if out_dir is not None and ctx.resume and is_finished(out_dir, cfg_hash):
+            _record(ctx, "skipped", f"{what}: already finished (same config hash {cfg_hash} and code fingerprint)")
+            return Outcome(item.index, overrides, "skipped", out_dir, read_json(out_dir / SUMMARY_FILE),
+                           config_hash=cfg_hash, seconds=time.perf_counter() - t0)
+        outcome = _simulate(ctx, item, config_text, config, cfg_text, cfg_hash, out_dir, overrides, what, t0)
+        if isinstance(outcome, Outcome):
+            return outcome
+        summary, value = outcome
     seconds = time.perf_counter() - t0
     _record(ctx, "ran", f"{what}: {describe_completion(summary)} ({seconds:.2f} s)")
     return Outcome(item.index, overrides, "ran", out_dir, summary if ctx.keep_summary else None, value,
@@ -803,7 +835,7 @@ class BatchRunner:
     Parameters
     ----------
     base:
-        Overrides every run shares (``["cohort.size=3000", "+calibration=ssb2013"]``,
+        Overrides every run shares (``["cohort.size=3000", "+calibration=section9"]``,
         ``hydra.searchpath=[file://DIR]`` for extra config folders), or a ``Config`` object.
     n_jobs:
         Worker processes; ``-1`` all cores, ``1`` runs in this process (no pool).

@@ -15,10 +15,20 @@ under Hydra's own launchers (``basic`` = one process, ``joblib`` = local cores):
 ``failed.json``
     written (atomically) instead of ``summary.json`` when the job raised: error, traceback
 
-**Resume.** A job whose folder already holds a ``summary.json`` with the same config hash
-(sha256 of the resolved, validated config) and the same package version is skipped, so
-re-running a sweep into the same ``hydra.sweep.dir`` only runs what is missing, failed or
-changed. ``DROPOUT_SIM_RESUME=0`` in the environment forces every run.
+**Resume.** A job whose folder already holds a whole ``summary.json`` with the same config
+hash (sha256 of the resolved, validated config) and the same code fingerprint (a hash of the
+package's source and configs, :func:`dropout_sim.runs.results.code_fingerprint`) is skipped
+(:func:`dropout_sim.runs.results.finished_run`), so re-running a sweep into the same
+``hydra.sweep.dir`` only runs what is missing, failed, changed, or computed by other code.
+``DROPOUT_SIM_RESUME=0`` in the environment forces every run.
+
+**Locks.** Each job holds an exclusive lock on its folder from the resume check to the last
+write (:func:`dropout_sim.runs.results.run_lock`): two sweeps into one folder never clobber
+each other's files; the second waits for a run in progress, then skips it as finished.
+
+**Unwritable folders.** A job whose folder cannot be written fails with one line; since it
+cannot write ``failed.json`` there, the record goes to ``<sweep dir>/.failures/`` and the
+report counts that run as failed (an old ``summary.json`` it could not remove is not ok).
 
 **Kills.** Before a run starts, its old ``summary.json``/``failed.json`` and any temporary file
 left by a killed write are removed; every result file is renamed into place when complete.
@@ -52,14 +62,18 @@ from typing import Any, Sequence
 
 from .. import __version__
 from ..errors import fail
-from .results import RESULT_FILES, SUMMARY_FILE, atomic_write_text, config_hash, config_yaml, read_json
+from .results import (RESULT_FILES, SUMMARY_FILE, atomic_write_text, code_fingerprint, config_hash, config_yaml,
+                      finished_run, run_lock)
 
 FAILED_FILE = "failed.json"
 PROGRESS_DIR = ".progress"
+FAILURES_DIR = ".failures"
+"""Failure records of runs whose own folder could not be written (one JSON file per run)."""
 ENV_SESSION = "DROPOUT_SIM_SWEEP_SESSION"
 ENV_START = "DROPOUT_SIM_SWEEP_START"
 ENV_TOTAL = "DROPOUT_SIM_SWEEP_TOTAL"
 ENV_RESUME = "DROPOUT_SIM_RESUME"
+ENV_LAUNCHER_PID = "DROPOUT_SIM_LAUNCHER_PID"
 STATUSES = ("ran", "skipped", "failed")
 
 
@@ -71,6 +85,31 @@ def describe_completion(summary: dict) -> str:
     by_track = summary.get("completion_5y_by_track") or {}
     tracks = ", ".join(f"{name} {value:.1%}" for name, value in by_track.items() if value is not None)
     return f"completion within 60 months {share:.1%}" + (f" ({tracks})" if tracks else "")
+
+
+GROUP_KEYS = (("on time", "completion_on_time_by_track"), ("gender", "completion_5y_by_gender"),
+              ("parents' education", "completion_5y_by_parents_education"),
+              ("grade points", "completion_5y_by_grade_points"))
+"""The groups :func:`describe_groups` lists (summary.json keys)."""
+
+
+def describe_groups(summary: dict) -> str:
+    """Completion by group, one line per grouping (equity: who completes); empty when the run was
+    too short to observe completion within 60 months."""
+    if summary.get("completion_5y") is None:
+        return ""
+    lines = []
+    for title, key in GROUP_KEYS:
+        groups = summary.get(key) or {}
+        cells = ", ".join(f"{name} {'-' if value is None else format(value, '.1%')}" for name, value in groups.items())
+        if cells:
+            if key == "completion_on_time_by_track":
+                total = summary.get("completion_on_time")
+                cells = (f"all {total:.1%}, " if total is not None else "") + cells
+                lines.append(f"  completed on time (36 months academic, 48 vocational): {cells}")
+            else:
+                lines.append(f"  within 60 months by {title}: {cells}")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------
@@ -166,6 +205,7 @@ def prepare_sweep(argv: list[str], plan: SweepPlan) -> list[str]:
     os.environ[ENV_SESSION] = session
     os.environ[ENV_START] = repr(time.time())
     os.environ[ENV_TOTAL] = str(len(plan.jobs)) if plan.jobs is not None else "?"
+    os.environ[ENV_LAUNCHER_PID] = str(os.getpid())
     if plan.sweep_dir is not None and not any(a.startswith("hydra.sweep.dir=") for a in argv):
         argv = [*argv, f"hydra.sweep.dir={plan.sweep_dir}"]
     return argv
@@ -243,20 +283,77 @@ def record_progress(sweep_dir: Path, status: str, message: str) -> str:
 # --------------------------------------------------------------------------------------
 # the job
 # --------------------------------------------------------------------------------------
+_watching = False
+
+
+def watch_launcher() -> None:
+    """In a worker process the sweep's launching process started (joblib, submitit local),
+    exit when that process is gone, so killing a sweep never leaves workers running on.
+
+    Only a direct child of the launcher watches (its parent pid is the launcher's): a cluster
+    job, whose parent is the scheduler on another machine, never does. Once per process.
+    """
+    global _watching
+    text = os.environ.get(ENV_LAUNCHER_PID, "")
+    if _watching or not text.isdigit() or int(text) == os.getpid() or os.getppid() != int(text):
+        return
+    _watching = True
+    launcher = int(text)
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(1.0)
+        print(f"dropout-sim: the sweep's launching process {launcher} is gone; worker {os.getpid()} exits",
+              file=sys.stderr, flush=True)
+        os._exit(1)
+
+    import threading
+
+    threading.Thread(target=watch, name="dropout-sim-watch-launcher", daemon=True).start()
+
+
 def _resume_enabled() -> bool:
     return os.environ.get(ENV_RESUME, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def finished_with_hash(run_dir: Path, cfg_hash: str) -> bool:
-    """True if ``run_dir`` holds a complete run of the config with hash ``cfg_hash``.
+    """True if ``run_dir`` holds a whole run of the config with hash ``cfg_hash`` computed by
+    the running code (:func:`dropout_sim.runs.results.finished_run`)."""
+    return finished_run(run_dir, cfg_hash, code_fingerprint()["fingerprint"])
 
-    Complete = ``summary.json`` parses; same = same config hash and package version.
-    """
-    summary = read_json(Path(run_dir) / SUMMARY_FILE)
-    if not isinstance(summary, dict):
+
+def failure_record_path(sweep_dir: Path, run_dir: Path) -> Path:
+    """Where the failure of a run whose folder is unwritable is recorded, in the sweep folder."""
+    try:
+        rel = Path(run_dir).resolve().relative_to(Path(sweep_dir).resolve()).as_posix()
+    except ValueError:
+        rel = Path(run_dir).name
+    return Path(sweep_dir) / FAILURES_DIR / (rel.replace("/", "__") + ".json")
+
+
+def folder_problem(run_dir: Path) -> str | None:
+    """Why a run cannot write its folder (exists but read-only, or cannot be created), or None."""
+    run_dir = Path(run_dir)
+    probe = run_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    if not _can_write(probe):
+        return f"{probe} is not writable"
+    return None
+
+
+def _can_write(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried: permission bits say nothing to root,
+    nor about read-only mounts)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-test."):
+            return True
+    except OSError:
         return False
-    meta = summary.get("meta", {})
-    return meta.get("config_hash") == cfg_hash and meta.get("dropout_sim_version") == __version__
 
 
 def clear_run_dir(run_dir: Path) -> None:
@@ -291,6 +388,7 @@ def write_failure(run_dir: Path, exc: BaseException, overrides: Sequence[str],
         "seed": getattr(config, "seed", None),
         "replicate": getattr(config, "replicate", None),
         "dropout_sim_version": __version__,
+        "code_fingerprint": code_fingerprint()["fingerprint"],
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     atomic_write_text(Path(run_dir) / FAILED_FILE, json.dumps(record, indent=2))
@@ -319,33 +417,51 @@ def run_task(cfg: Any) -> dict | None:
     sweep_dir = Path(hc.sweep.dir) if multirun else None
     what = (f"#{job_num} " if multirun else "") + (" ".join(overrides) or "(defaults)")
     t0 = time.perf_counter()
+    if multirun:
+        watch_launcher()
 
     try:
         config = to_config(cfg)
     except ConfigError as exc:
         if not multirun:
             fail(str(exc))
-        clear_run_dir(out_dir)
-        write_failure(out_dir, exc, overrides)
+        with run_lock(out_dir):
+            clear_run_dir(out_dir)
+            write_failure(out_dir, exc, overrides)
         record_progress(sweep_dir, "failed", f"{what}: FAILED bad config: {exc}")
         return None
 
     cfg_hash = config_hash(config_yaml(config))
-    if multirun and _resume_enabled() and finished_with_hash(out_dir, cfg_hash):
-        record_progress(sweep_dir, "skipped", f"{what}: already finished (same config hash {cfg_hash})")
-        return {"status": "skipped", "config_hash": cfg_hash}
-
-    clear_run_dir(out_dir)
-    try:
-        result = run_simulation(config, out_dir=out_dir,
-                                extra_meta={"overrides": overrides, "job_num": job_num})
-    except Exception as exc:  # noqa: BLE001 - the task wrapper records every failure
-        write_failure(out_dir, exc, overrides, cfg_hash, config)
+    problem = folder_problem(out_dir)
+    if problem is not None:
+        message = f"cannot write the run folder: {problem}"
         if not multirun:
-            raise
-        logging.getLogger(__name__).error("run failed: %s\n%s", what, traceback.format_exc())
-        record_progress(sweep_dir, "failed", f"{what}: FAILED {type(exc).__name__}: {exc}")
+            fail(message)
+        record = {"error": "PermissionError", "message": message, "overrides": overrides,
+                  "config_hash": cfg_hash, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        atomic_write_text(failure_record_path(sweep_dir, out_dir), json.dumps(record, indent=2))
+        record_progress(sweep_dir, "failed", f"{what}: FAILED {message}")
         return None
+
+    with run_lock(out_dir):  # another process working in this folder: wait, then look again
+        if multirun and _resume_enabled() and finished_with_hash(out_dir, cfg_hash):
+            record_progress(sweep_dir, "skipped", f"{what}: already finished (same config hash {cfg_hash} "
+                            "and code fingerprint)")
+            return {"status": "skipped", "config_hash": cfg_hash}
+
+        clear_run_dir(out_dir)
+        if multirun:
+            failure_record_path(sweep_dir, out_dir).unlink(missing_ok=True)
+        try:
+            result = run_simulation(config, out_dir=out_dir,
+                                    extra_meta={"overrides": overrides, "job_num": job_num})
+        except Exception as exc:  # noqa: BLE001 - the task wrapper records every failure
+            write_failure(out_dir, exc, overrides, cfg_hash, config)
+            if not multirun:
+                raise
+            logging.getLogger(__name__).error("run failed: %s\n%s", what, traceback.format_exc())
+            record_progress(sweep_dir, "failed", f"{what}: FAILED {type(exc).__name__}: {exc}")
+            return None
 
     s = result.summary
     seconds = time.perf_counter() - t0
@@ -355,6 +471,9 @@ def run_task(cfg: Any) -> dict | None:
     else:
         print(f"{config.regime.name} seed={config.seed} replicate={config.replicate} n={config.cohort.size}: "
               f"{headline} -> {out_dir}")
+        groups = describe_groups(s)
+        if groups:
+            print(groups)
     return {"status": "ran", "completion_5y": s["completion_5y"], "config_hash": cfg_hash}
 
 

@@ -1,0 +1,384 @@
+"""``dropout-sim calibrate --method abc``: a posterior over the calibrated parameters (ABC-SMC).
+
+Approximate Bayesian computation with sequential Monte Carlo (pyabc, the optional extra
+``.[calibration]``): particles drawn from the priors of ``configs/calibration_spec/abc.yaml``
+are simulated, and kept when the distance between the model's target values and the targets,
+``sqrt(sum(((model - value) / tolerance) ** 2))``, is below a threshold that shrinks from one
+generation to the next. The last generation's weighted particles are the posterior.
+
+Each particle gets **fresh replicates** (a seed derived from the particle's values, so the
+same particle on the same spec is reproducible, but different particles never share random
+numbers): common random numbers are for comparing scenarios, not for a likelihood, and fresh
+noise keeps the posterior honest about Monte Carlo noise.
+
+Targets: every target of the spec's targets files, including statistics of paired
+counterfactual runs such as the help odds ratio (:mod:`dropout_sim.analysis.effects`).
+
+Writes into ``<out>/<name>/`` (default ``<out>`` = the packaged ``configs/posteriors``):
+
+``particles.csv``     one row per particle: one column per parameter (dotted key), ``weight``
+``parameters.csv``    ``parameter, mean, q05, q50, q95`` (weighted)
+``pairplot.png``      marginals and pairwise scatter of the particles (identifiability)
+``predictive.png``    posterior predictive: the targets simulated at posterior draws against
+                      target +/- tolerance (``predictive.csv`` holds the numbers)
+``abc_log.txt``       generations, epsilons, evaluations, wall time, the command
+
+and the point calibration ``<out or configs>/calibration/<name>.yaml`` (the accepted particle
+with the smallest distance), usable as ``+calibration=<name>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..posterior import PARTICLES_FILE, POSTERIOR_DIR, WEIGHT, effective_sample_size, load, summary_table
+from ..schema import Config, validate
+from .calibrate import Spec, Target, config_dir, load_spec, set_value, target_values
+
+PROG = "dropout-sim calibrate"
+
+
+# --------------------------------------------------------------------------------------
+# the model as pyabc sees it
+# --------------------------------------------------------------------------------------
+def particle_seed(base_seed: int, values: Sequence[float]) -> int:
+    """A fresh seed per particle: a hash of the spec seed and the particle's values."""
+    h = hashlib.blake2b(repr((int(base_seed), [float(v) for v in values])).encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "little") >> 1
+
+
+def simulate(base: Config, spec: Spec, values: Sequence[float], seed: int) -> dict[str, float]:
+    """Mean target values over ``spec.replicates`` fresh replicates of seed ``seed``."""
+    acc: dict[str, list[float]] = {t.key: [] for t in spec.targets}
+    for r in range(spec.replicates):
+        cfg = copy.deepcopy(base)
+        for p, v in zip(spec.parameters, values):
+            set_value(cfg, p.key, v)
+        cfg.seed, cfg.replicate, cfg.cohort.size = int(seed), r, int(spec.cohort_size)
+        for k, v in target_values(validate(cfg), spec.targets).items():
+            acc[k].append(v)
+    return {k: float(np.mean(v)) for k, v in acc.items()}
+
+
+def distance(model: dict[str, float], targets: Sequence[Target]) -> float:
+    """sqrt(sum of squared z-scores); inf when a value is missing or not finite."""
+    total = 0.0
+    for t in targets:
+        v = model.get(t.key, math.nan)
+        if not math.isfinite(v):
+            return math.inf
+        total += t.z(v) ** 2
+    return math.sqrt(total)
+
+
+class _Model:
+    """Picklable pyabc model: parameters p0..pn -> target values (fresh seed per particle)."""
+
+    def __init__(self, base: Config, spec: Spec):
+        self.base, self.spec = base, spec
+
+    def __call__(self, par: Any) -> dict[str, float]:
+        import logging
+
+        logging.getLogger("MESA").setLevel(logging.WARNING)
+        values = [float(par[f"p{i}"]) for i in range(len(self.spec.parameters))]
+        return simulate(self.base, self.spec, values, particle_seed(self.spec.seed, values))
+
+
+class _Distance:
+    def __init__(self, targets: Sequence[Target]):
+        self.targets = list(targets)
+
+    def __call__(self, x: dict, x0: dict) -> float:
+        return distance(x, self.targets)
+
+
+def _prior(spec: Spec) -> Any:
+    import pyabc
+
+    rvs = {}
+    for i, p in enumerate(spec.parameters):
+        if p.prior == "normal":
+            a, b = (p.lo - p.mean) / p.sd, (p.hi - p.mean) / p.sd
+            rvs[f"p{i}"] = pyabc.RV("truncnorm", a, b, loc=p.mean, scale=p.sd)
+        else:
+            rvs[f"p{i}"] = pyabc.RV("uniform", p.lo, p.hi - p.lo)
+    return pyabc.Distribution(**rvs)
+
+
+# --------------------------------------------------------------------------------------
+# running
+# --------------------------------------------------------------------------------------
+def run_abc(spec: Spec, overrides: Sequence[str] = (), n_jobs: int = 1, log=print) -> dict[str, Any]:
+    """Run ABC-SMC; return keys, values (particles x parameters), weights, best, epsilons, ..."""
+    import logging
+    import tempfile
+
+    import pyabc
+
+    from ..runs.api import compose_config
+
+    base = compose_config([*spec.overrides, *overrides])
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+    logging.getLogger("pyabc").setLevel(logging.WARNING)
+    np.random.seed(spec.seed % (2**32))  # pyabc draws from numpy's global generator
+    sampler = (pyabc.sampler.SingleCoreSampler() if n_jobs <= 1
+               else pyabc.sampler.MulticoreEvalParallelSampler(n_procs=n_jobs))
+    abc = pyabc.ABCSMC(_Model(base, spec), _prior(spec), _Distance(spec.targets),
+                       population_size=int(spec.population_size), sampler=sampler)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dropout_sim_abc_") as tmp:
+        observed = {t.key: t.value for t in spec.targets}
+        abc.new(f"sqlite:///{Path(tmp) / 'abc.db'}", observed)
+        history = abc.run(minimum_epsilon=float(spec.min_epsilon), max_nr_populations=int(spec.generations),
+                          max_walltime=_dt.timedelta(minutes=float(spec.budget_minutes)))
+        t = history.max_t
+        df, w = history.get_distribution(m=0, t=t)
+        pops = history.get_all_populations()
+        pop = history.get_population(t=t)
+        best = min(pop.particles, key=lambda q: q.distance)
+        evaluations = int(pops["samples"].sum()) if "samples" in pops else -1
+        epsilons = [float(e) for e in pops.loc[pops["t"] >= 0, "epsilon"]] if "epsilon" in pops else []
+    keys = [p.key for p in spec.parameters]
+    values = df[[f"p{i}" for i in range(len(keys))]].to_numpy(dtype=float)
+    weights = np.asarray(w, dtype=float)
+    best_values = [float(best.parameter[f"p{i}"]) for i in range(len(keys))]
+    seconds = time.perf_counter() - t0
+    if log:
+        log(f"{t + 1} generations, {evaluations} evaluations, {seconds:.0f} s; epsilons "
+            + ", ".join(f"{e:.2f}" for e in epsilons))
+    return {"base": base, "keys": keys, "values": values, "weights": weights, "best": best_values,
+            "best_distance": float(best.distance), "epsilons": epsilons, "evaluations": evaluations,
+            "seconds": seconds, "generations": t + 1}
+
+
+def predictive(base: Config, spec: Spec, post_path: Path, draws: int, n_jobs: int = 1) -> list[dict[str, float]]:
+    """Target values simulated at posterior draws 0..draws-1 (fresh seeds)."""
+    from ..runs.many import map_tasks
+
+    post = load(post_path)
+    tasks = [(base, spec, [post.draw(k)[key] for key in post.keys], particle_seed(spec.seed + 7919, [k]))
+             for k in range(draws)]
+    return map_tasks(_simulate_task, tasks, n_jobs)
+
+
+def _simulate_task(task: tuple) -> dict[str, float]:
+    import logging
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    return simulate(*task)
+
+
+# --------------------------------------------------------------------------------------
+# outputs
+# --------------------------------------------------------------------------------------
+def write_particles(path: Path, keys: Sequence[str], values: np.ndarray, weights: np.ndarray) -> None:
+    """particles.csv: one column per parameter (dotted key) and ``weight``; atomically."""
+    import pandas as pd
+
+    from ..runs.results import atomic_write_text
+
+    df = pd.DataFrame(np.asarray(values, dtype=float), columns=list(keys))
+    df[WEIGHT] = np.asarray(weights, dtype=float)
+    atomic_write_text(path, df.to_csv(index=False, float_format="%.10g"))
+
+
+def pair_plot(keys: Sequence[str], values: np.ndarray, weights: np.ndarray, spec: Spec | None = None):
+    """Weighted marginal histograms (diagonal) and particle scatter (below): identifiability."""
+    from matplotlib.figure import Figure
+
+    k = len(keys)
+    fig = Figure(figsize=(2.4 * k + 0.6, 2.4 * k + 0.4), layout="constrained")
+    axes = fig.subplots(k, k, squeeze=False)
+    w = np.asarray(weights, float)
+    size = 6 + 60 * w / (w.max() or 1)
+    bounds = {p.key: (p.lo, p.hi) for p in spec.parameters} if spec else {}
+    for i in range(k):
+        for j in range(k):
+            ax = axes[i][j]
+            if j > i:
+                ax.set_axis_off()
+                continue
+            if i == j:
+                ax.hist(values[:, i], bins=20, weights=w, color="tab:blue", alpha=0.8,
+                        range=bounds.get(keys[i]))
+                ax.set_yticks([])
+            else:
+                ax.scatter(values[:, j], values[:, i], s=size, alpha=0.5, color="tab:blue", linewidths=0)
+                if keys[i] in bounds:
+                    ax.set_ylim(*bounds[keys[i]])
+            if keys[j] in bounds:
+                ax.set_xlim(*bounds[keys[j]])
+            if i == k - 1:
+                ax.set_xlabel(keys[j].split(".")[-1], fontsize=8)
+            if j == 0 and i > 0:
+                ax.set_ylabel(keys[i].split(".")[-1], fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.suptitle("Posterior particles (axes span the prior; point size = weight)", fontsize=10)
+    return fig
+
+
+def predictive_plot(targets: Sequence[Target], sims: Sequence[dict[str, float]]):
+    """Each target: the simulated values at posterior draws against target +/- tolerance."""
+    from matplotlib.figure import Figure
+
+    n = len(targets)
+    fig = Figure(figsize=(7, 0.7 * n + 1.4), layout="constrained")
+    ax = fig.add_subplot()
+    for i, t in enumerate(targets):
+        z = np.array([s[t.key] for s in sims], dtype=float)
+        z = (z - t.value) / t.tolerance
+        ax.axhspan(i - 0.35, i + 0.35, xmin=0, xmax=1, color="none")
+        ax.scatter(z, np.full(z.size, i) + np.linspace(-0.2, 0.2, z.size), s=10, alpha=0.6, color="tab:blue")
+        if z.size:
+            ax.plot([np.quantile(z, 0.05), np.quantile(z, 0.95)], [i, i], color="black", lw=2)
+    ax.axvspan(-1, 1, color="tab:green", alpha=0.15, label="target +/- tolerance")
+    ax.axvline(0, color="tab:green")
+    ax.set_yticks(range(n), [f"{t.key}\n({t.value:g} +/- {t.tolerance:g})" for t in targets], fontsize=8)
+    ax.set_xlabel("(model - target) / tolerance at posterior draws (bar: 5-95 %)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Posterior predictive check", fontsize=10)
+    return fig
+
+
+def point_yaml(name: str, spec: Spec, keys: Sequence[str], best: Sequence[float], best_distance: float,
+               command: str) -> str:
+    from omegaconf import OmegaConf
+
+    nested: dict = {}
+    for key, v in zip(keys, best):
+        d = nested
+        *head, last = key.split(".")
+        for part in head:
+            d = d.setdefault(part, {})
+        d[last] = round(float(v), 6)
+    header = ["# @package _global_",
+              f"# ABC point calibration ({name}): the accepted particle with the smallest distance; "
+              f"use: dropout-sim +calibration={name}",
+              f"# The posterior: posterior={name} draw=<k> (configs/posteriors/{name}/ or the --out folder)",
+              f"# Written by: {command}  ({_dt.date.today().isoformat()})",
+              f"# Targets: {spec.targets_source}; scenario overrides: {list(spec.overrides)}; distance "
+              f"sqrt(sum z^2) = {best_distance:.3f}"]
+    return "\n".join(header) + "\n" + OmegaConf.to_yaml(OmegaConf.create(nested))
+
+
+def write_outputs(result: dict, spec: Spec, name: str, out: str | None, command: str, n_jobs: int = 1,
+                  log=print) -> dict[str, Path]:
+    """particles.csv, parameters.csv, figures, predictive.csv, abc_log.txt and the point YAML."""
+    import pandas as pd
+
+    from ..runs.results import atomic_write_text
+
+    root = Path(os.path.expanduser(out)) if out else config_dir() / POSTERIOR_DIR
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    files["particles"] = folder / PARTICLES_FILE
+    write_particles(files["particles"], result["keys"], result["values"], result["weights"])
+    post = load(files["particles"])  # read back through the same checks as posterior=<path>
+    files["parameters"] = folder / "parameters.csv"
+    atomic_write_text(files["parameters"], pd.DataFrame(summary_table(post)).to_csv(index=False, float_format="%.6g"))
+    fig = pair_plot(result["keys"], result["values"], result["weights"], spec)
+    files["pairplot"] = folder / "pairplot.png"
+    fig.savefig(files["pairplot"], dpi=110)
+    sims = predictive(result["base"], spec, files["particles"], int(spec.predictive_draws), n_jobs)
+    files["predictive_csv"] = folder / "predictive.csv"
+    atomic_write_text(files["predictive_csv"], pd.DataFrame(sims).to_csv(index=False, float_format="%.6g"))
+    files["predictive"] = folder / "predictive.png"
+    predictive_plot(spec.targets, sims).savefig(files["predictive"], dpi=110)
+    lines = [f"command: {command}", f"date: {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
+             f"targets: {spec.targets_source}", f"overrides: {list(spec.overrides)}",
+             f"parameters: {', '.join(result['keys'])}",
+             f"population_size: {spec.population_size}; generations run: {result['generations']} "
+             f"(at most {spec.generations}); min_epsilon: {spec.min_epsilon}",
+             f"replicates per particle: {spec.replicates} x {spec.cohort_size} students (fresh seeds)",
+             f"epsilons: {', '.join(f'{e:.3f}' for e in result['epsilons'])}",
+             f"evaluations: {result['evaluations']}; wall time: {result['seconds']:.0f} s",
+             f"effective sample size: {effective_sample_size(result['weights']):.1f} of {len(result['weights'])}",
+             "posterior predictive (share of draws within tolerance): " + ", ".join(
+                 f"{t.key} {np.mean([abs(t.z(s[t.key])) <= 1 for s in sims]):.2f}" for t in spec.targets)]
+    files["log"] = folder / "abc_log.txt"
+    atomic_write_text(files["log"], "\n".join(lines) + "\n")
+    cal_root = Path(os.path.expanduser(out)) if out else config_dir()
+    files["calibration"] = cal_root / "calibration" / f"{name}.yaml"
+    atomic_write_text(files["calibration"], point_yaml(name, spec, result["keys"], result["best"],
+                                                        result["best_distance"], command))
+    return files
+
+
+# --------------------------------------------------------------------------------------
+# command line (called from calibrate.main with its parsed arguments)
+# --------------------------------------------------------------------------------------
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main_abc(args: Any, argv: Sequence[str] | None) -> int:
+    """``dropout-sim calibrate --method abc ...``: exit 0, or 2 on bad input (one line, nothing written)."""
+    import logging
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    try:
+        spec = load_spec(args.spec or "abc", args.targets)
+        for attr, opt in (("replicates", args.replicates), ("cohort_size", args.cohort_size), ("seed", args.seed),
+                          ("budget_minutes", args.budget_minutes), ("population_size", args.population),
+                          ("generations", args.generations)):
+            if opt is not None:
+                setattr(spec, attr, opt)
+        if not spec.budget_minutes > 0:
+            raise ConfigError(f"--budget-minutes = {spec.budget_minutes:g} is not allowed; allowed: > 0")
+        for attr, low in (("population_size", 2), ("generations", 1), ("replicates", 1), ("cohort_size", 1),
+                          ("predictive_draws", 1)):
+            if int(getattr(spec, attr)) < low:
+                raise ConfigError(f"{attr} = {getattr(spec, attr)} is not allowed; allowed: >= {low}")
+        if args.jobs is not None and args.jobs < 1:
+            raise ConfigError(f"--jobs = {args.jobs} is not allowed; allowed: >= 1")
+        from ..runs.api import compose_config
+
+        base = compose_config([*spec.overrides, *args.overrides])  # bad overrides: one line, before any run
+        from .calibrate import get_value
+
+        for p in spec.parameters:
+            try:
+                get_value(base, p.key)
+            except (KeyError, AttributeError):
+                raise ConfigError(f"parameters.{p.key} is not a key of the composed config "
+                                  "(an agency that does not exist?)") from None
+    except ConfigError as exc:
+        return _fail(str(exc))
+    try:
+        import pyabc  # noqa: F401
+    except ImportError:
+        return _fail("--method abc needs pyabc: pip install 'dropout_sim[calibration]' (or pip install pyabc)")
+    n_jobs = args.jobs or 1
+    name = args.name if args.name != "default" else "abc"
+    print(f"ABC-SMC: {len(spec.parameters)} parameters, {len(spec.targets)} targets ({spec.targets_source}); "
+          f"{spec.population_size} particles per generation, at most {spec.generations} generations, "
+          f"budget {spec.budget_minutes:g} min; {spec.replicates} x {spec.cohort_size} students per particle "
+          "(fresh seeds)", flush=True)
+    result = run_abc(spec, args.overrides, n_jobs, log=None if args.quiet else (lambda s: print(s, flush=True)))
+    command = "dropout-sim calibrate " + " ".join(argv if argv is not None else sys.argv[1:])
+    files = write_outputs(result, spec, name, args.out, command.strip(), n_jobs)
+    post = load(files["particles"])
+    print()
+    print(f"{'parameter':38s} {'mean':>9s} {'q05':>9s} {'q50':>9s} {'q95':>9s}  prior")
+    for row, p in zip(summary_table(post), spec.parameters):
+        print(f"{row['parameter']:38s} {row['mean']:9.4f} {row['q05']:9.4f} {row['q50']:9.4f} {row['q95']:9.4f}  "
+              f"{p.prior} [{p.lo:g}, {p.hi:g}]")
+    print(f"\nwrote {files['particles'].parent}/ (particles.csv, parameters.csv, pairplot.png, predictive.png)")
+    print(f"wrote {files['calibration']}")
+    where = name if not args.out else str(files["particles"].parent.resolve())
+    print(f"use:  dropout-sim posterior={where} draw=<k>    (a sweep: 'draw=range(0,20)')")
+    return 0

@@ -1,0 +1,109 @@
+"""dropout-sim sensitivity: Morris over plausible ranges, Sobol on the Morris top k, paired gains per
+CRN replicate, indices.csv in long form, ranked figures, one-line refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("SALib") is None,
+                                reason="SALib not installed (pip install '.[sensitivity]')")
+
+from dropout_sim.analysis import sensitivity as sens  # noqa: E402
+from dropout_sim.plausible import Range  # noqa: E402
+
+
+def _fake_evaluate(task):
+    """A known model: completion rises with x0, colocated adds 2*x1 (x2 does nothing); the
+    replicate shifts every scenario equally (CRN), so the gain has no replicate noise."""
+    configs, keys, values, replicate, metric = task
+    v = dict(zip(keys, values))
+    base = 0.7 + 0.1 * v["a"] + 0.01 * replicate
+    return {"siloed": base, "colocated": base + 0.02 * v["b"], "early": base + 0.001}
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    monkeypatch.setattr(sens, "_evaluate", _fake_evaluate)
+    spec = sens.load_spec("default", quick=True)
+    spec.replicates, spec.resamples, spec.trajectories = 3, 50, 6
+    ranges = [Range("a", 0.0, 1.0, False, "x"), Range("b", 0.0, 1.0, False, "x"), Range("c", 0.0, 1.0, False, "x")]
+    return spec, ranges
+
+
+def test_gains_are_paired_per_replicate_then_averaged(fake):
+    spec, ranges = fake
+    X = np.array([[0.5, 1.0, 0.0], [0.0, 0.5, 1.0]])
+    Y = sens.evaluate(spec, {}, ranges, X)
+    assert Y["completion"] == pytest.approx([0.7 + 0.05 + 0.01, 0.7 + 0.01])  # mean over replicates 0, 1, 2
+    assert Y["colocation_gain"] == pytest.approx([0.02, 0.01])
+    assert Y["early_intervention_gain"] == pytest.approx([0.001, 0.001])
+
+
+def test_morris_and_sobol_rank_the_parameters_that_matter(fake):
+    spec, ranges = fake
+    _, _, rows = sens.morris(spec, {}, ranges)
+    df = pd.DataFrame(rows, columns=sens.INDEX_COLUMNS)
+    mu = df[(df["index"] == "mu_star")].set_index(["output", "parameter"])["value"]
+    assert mu["completion", "a"] == pytest.approx(0.1) and mu["completion", "b"] == pytest.approx(0)
+    assert mu["colocation_gain", "b"] == pytest.approx(0.02) and mu["colocation_gain", "a"] == pytest.approx(0)
+    spec.sobol_n = 64
+    _, _, rows = sens.sobol(spec, {}, ranges)
+    df = pd.DataFrame(rows, columns=sens.INDEX_COLUMNS)
+    st = df[(df["index"] == "ST") & (df["output"] == "colocation_gain")].set_index("parameter")["value"]
+    assert st["b"] > 0.8 and abs(st["a"]) < 0.1 and abs(st["c"]) < 0.1
+
+
+@pytest.mark.slow
+def test_quick_pipeline_writes_indices_and_figures(tmp_path, capsys):
+    out = tmp_path / "sens"
+    assert sens.main(["--method", "morris", "--quick", "--out", str(out), "--cohort-size", "200"]) == 0
+    idx = pd.read_csv(out / "indices.csv")
+    assert list(idx.columns) == sens.INDEX_COLUMNS
+    quick = sens.load_spec("default", quick=True).parameters
+    morris = idx[idx["method"] == "morris"]
+    assert set(morris["parameter"]) == set(quick)
+    assert set(morris["output"]) == {"completion", "colocation_gain", "early_intervention_gain"}
+    assert set(morris["index"]) == {"mu_star", "mu", "sigma"}
+    mu = morris[(morris["index"] == "mu_star") & (morris["output"] == "completion")].set_index("parameter")["value"]
+    assert mu.idxmax() == "dynamics.dropout_intercept"  # the base hazard moves completion most
+    for name in ("completion", "colocation_gain", "early_intervention_gain"):
+        assert (out / "figures" / f"{name}_morris.png").is_file()
+    design = pd.read_csv(out / "design_morris.csv")
+    assert set(quick) <= set(design.columns) and "colocation_gain" in design
+
+    # Sobol follows on the top k (quick: 2) of the Morris ranking of colocation_gain
+    assert sens.main(["--method", "sobol", "--quick", "--out", str(out), "--cohort-size", "200"]) == 0
+    idx = pd.read_csv(out / "indices.csv")
+    top = (idx[(idx["method"] == "morris") & (idx["index"] == "mu_star") & (idx["output"] == "colocation_gain")]
+           .sort_values("value", ascending=False)["parameter"].head(2))
+    sob = idx[idx["method"] == "sobol"]
+    assert set(sob["parameter"]) == set(top) and set(sob["index"]) == {"S1", "ST"}
+    assert len(idx[idx["method"] == "morris"]) == len(morris)  # the Morris rows are kept
+    assert (out / "figures" / "colocation_gain_sobol.png").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "morris", "--parameters", "nothing.like.this"], "matches no parameter"),
+    (["--method", "sobol"], "needs the Morris ranking"),
+    (["--method", "morris", "--quick", "--replicates", "0"], "replicates = 0"),
+    (["--method", "morris", "--kinds", "model,wishful"], "--kinds wishful"),
+    (["--method", "morris", "--quick", "--rank-by", "happiness"], "--rank-by"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    assert sens.main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_sobol_refuses_an_indices_file_without_its_columns(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "indices.csv").write_text("parameter,value\nx,1\n")
+    assert sens.main(["--method", "sobol", "--out", str(out)]) == 2
+    assert "no column(s) output, method, index, conf" in capsys.readouterr().err
