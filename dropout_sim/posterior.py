@@ -5,7 +5,7 @@ per particle, one column per calibrated parameter (a dotted config key such as
 ``dynamics.dropout_intercept``) and a ``weight`` column (non-negative, not all zero; they
 need not sum to one). ``posterior`` names
 
-* a folder of the packaged ``configs/posteriors/`` (``posterior=ssb2013_abc``), or
+* a folder of the packaged ``configs/posteriors/`` (``posterior=section9_abc``), or
 * a path to a ``particles.csv`` or to the folder holding one (``posterior=~/cal/county``).
 
 ``draw=k`` runs draw *k*: a particle picked by weighted resampling with a random number that

@@ -16,18 +16,21 @@ from dropout_sim.analysis import sensitivity as sens  # noqa: E402
 from dropout_sim.plausible import Range  # noqa: E402
 
 
-def _fake_evaluate(task):
-    """A known model: completion rises with x0, colocated adds 2*x1 (x2 does nothing); the
-    replicate shifts every scenario equally (CRN), so the gain has no replicate noise."""
-    configs, keys, values, replicate, metric = task
-    v = dict(zip(keys, values))
-    base = 0.7 + 0.1 * v["a"] + 0.01 * replicate
-    return {"siloed": base, "colocated": base + 0.02 * v["b"], "early": base + 0.001}
+def _fake_metrics(spec, extra, ranges, X, n_jobs=1):
+    """A known model: completion rises with a, colocated adds 2*b (c does nothing); the replicate
+    shifts every scenario equally (CRN), so the gain has no replicate noise."""
+    out = []
+    for x in X:
+        v = dict(zip([r.key for r in ranges], x))
+        for replicate in range(spec.replicates):
+            base = 0.7 + 0.1 * v["a"] + 0.01 * replicate
+            out.append({"siloed": base, "colocated": base + 0.02 * v["b"], "early": base + 0.001})
+    return out
 
 
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.setattr(sens, "_evaluate", _fake_evaluate)
+    monkeypatch.setattr(sens, "scenario_metrics", _fake_metrics)
     spec = sens.load_spec("default", quick=True)
     spec.replicates, spec.resamples, spec.trajectories = 3, 50, 6
     ranges = [Range("a", 0.0, 1.0, False, "x"), Range("b", 0.0, 1.0, False, "x"), Range("c", 0.0, 1.0, False, "x")]
@@ -37,7 +40,7 @@ def fake(monkeypatch):
 def test_gains_are_paired_per_replicate_then_averaged(fake):
     spec, ranges = fake
     X = np.array([[0.5, 1.0, 0.0], [0.0, 0.5, 1.0]])
-    Y = sens.evaluate(spec, {}, ranges, X)
+    Y = sens.evaluate(spec, [], ranges, X)
     assert Y["completion"] == pytest.approx([0.7 + 0.05 + 0.01, 0.7 + 0.01])  # mean over replicates 0, 1, 2
     assert Y["colocation_gain"] == pytest.approx([0.02, 0.01])
     assert Y["early_intervention_gain"] == pytest.approx([0.001, 0.001])
@@ -45,13 +48,13 @@ def test_gains_are_paired_per_replicate_then_averaged(fake):
 
 def test_morris_and_sobol_rank_the_parameters_that_matter(fake):
     spec, ranges = fake
-    _, _, rows = sens.morris(spec, {}, ranges)
+    _, _, rows = sens.morris(spec, [], ranges)
     df = pd.DataFrame(rows, columns=sens.INDEX_COLUMNS)
     mu = df[(df["index"] == "mu_star")].set_index(["output", "parameter"])["value"]
     assert mu["completion", "a"] == pytest.approx(0.1) and mu["completion", "b"] == pytest.approx(0)
     assert mu["colocation_gain", "b"] == pytest.approx(0.02) and mu["colocation_gain", "a"] == pytest.approx(0)
     spec.sobol_n = 64
-    _, _, rows = sens.sobol(spec, {}, ranges)
+    _, _, rows = sens.sobol(spec, [], ranges)
     df = pd.DataFrame(rows, columns=sens.INDEX_COLUMNS)
     st = df[(df["index"] == "ST") & (df["output"] == "colocation_gain")].set_index("parameter")["value"]
     assert st["b"] > 0.8 and abs(st["a"]) < 0.1 and abs(st["c"]) < 0.1
@@ -92,6 +95,7 @@ def test_quick_pipeline_writes_indices_and_figures(tmp_path, capsys):
     (["--method", "morris", "--quick", "--replicates", "0"], "replicates = 0"),
     (["--method", "morris", "--kinds", "model,wishful"], "--kinds wishful"),
     (["--method", "morris", "--quick", "--rank-by", "happiness"], "--rank-by"),
+    (["--method", "morris", "--quick", "dynamics.learning_rate=7"], "dynamics.learning_rate"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "out"

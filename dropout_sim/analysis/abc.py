@@ -164,20 +164,57 @@ def run_abc(spec: Spec, overrides: Sequence[str] = (), n_jobs: int = 1, log=prin
 
 
 def predictive(base: Config, spec: Spec, post_path: Path, draws: int, n_jobs: int = 1) -> list[dict[str, float]]:
-    """Target values simulated at posterior draws 0..draws-1 (fresh seeds)."""
-    from ..runs.many import map_tasks
-
+    """Target values simulated at posterior draws 0..draws-1 (fresh seeds), on the batch runner."""
     post = load(post_path)
-    tasks = [(base, spec, [post.draw(k)[key] for key in post.keys], particle_seed(spec.seed + 7919, [k]))
-             for k in range(draws)]
-    return map_tasks(_simulate_task, tasks, n_jobs)
+    runs = []
+    for k in range(draws):
+        values = post.draw(k)
+        seed = particle_seed(spec.seed + 7919, [k])
+        for r in range(spec.replicates):
+            runs.append([*(f"{key}={_fmt(base, key, v)}" for key, v in values.items()), f"seed={seed}",
+                         f"replicate={r}", f"cohort.size={int(spec.cohort_size)}"])
+    per_run = targets_on_runner(base, spec.targets, runs, n_jobs)
+    out = []
+    for k in range(draws):
+        chunk = per_run[k * spec.replicates:(k + 1) * spec.replicates]
+        out.append({t.key: float(np.mean([c[t.key] for c in chunk])) for t in spec.targets})
+    return out
 
 
-def _simulate_task(task: tuple) -> dict[str, float]:
-    import logging
+def _fmt(base: Config, key: str, value: float) -> str:
+    from .calibrate import get_value
 
-    logging.getLogger("MESA").setLevel(logging.WARNING)
-    return simulate(*task)
+    return str(int(round(value))) if isinstance(get_value(base, key), int) else repr(float(value))
+
+
+def targets_on_runner(base: Config, targets: Sequence[Target], runs: Sequence[Sequence[str]],
+                      n_jobs: int = 1) -> list[dict[str, float]]:
+    """Every target's value for each run (``base`` plus overrides) on the batch runner; a
+    statistic target (the help odds ratio) adds each run's paired counterfactual run."""
+    from ..runs.batch import BatchRunner
+    from .calibrate import summary_value
+    from .effects import COUNTERFACTUAL, odds_ratio, outcomes
+
+    stats = [t for t in targets if t.statistic is not None]
+    batch = [list(r) for r in runs]
+    for t in stats:
+        cf = t.counterfactual if t.counterfactual is not None else COUNTERFACTUAL
+        batch += [[*r, *(f"{k}={v!r}" for k, v in cf.items())] for r in runs]
+    with BatchRunner(base, n_jobs=n_jobs, probe=outcomes if stats else None) as runner:
+        done = runner.run(batch)
+    bad = [o for o in done if o.status != "ran"]
+    if bad:
+        raise ConfigError(f"run {' '.join(bad[0].overrides)} {bad[0].status}: {bad[0].error}")
+    n = len(runs)
+    result = []
+    for i in range(n):
+        row = {t.key: summary_value(done[i].summary, t.key) for t in targets if t.statistic is None}
+        for j, t in enumerate(stats):
+            fact, cf = done[i].value, done[n * (j + 1) + i].value
+            order = np.argsort(cf["gid"], kind="stable")
+            row[t.key] = odds_ratio(fact, {k: v[order] for k, v in cf.items()})
+        result.append(row)
+    return result
 
 
 # --------------------------------------------------------------------------------------

@@ -27,17 +27,16 @@ Writes into DIR (atomically, file by file):
 ``figures/<output>_<method>.png``  ranked bars (mu* or ST, with S1) with their intervals
 ``sensitivity_log.txt``    the command, design size, runs and wall time
 
-Runs go through :func:`dropout_sim.runs.many.map_tasks` (``--jobs``), to be replaced by the
-batch runner.
+Runs go through the batch runner (:mod:`dropout_sim.runs.batch`; ``--jobs`` worker processes):
+the base config is composed once per scenario's group combination and each run applies its
+parameter values and replicate as overrides.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as _dt
 import fnmatch
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -157,33 +156,41 @@ def select_ranges(base: Config, spec: SensSpec, patterns: Sequence[str] | None =
     return ranges
 
 
-def _evaluate(task: tuple) -> dict[str, float]:
-    """One design point on one replicate: the metric of every scenario (the CRN pair)."""
-    import logging
+def _value(r: Range, v: float) -> str:
+    return f"{r.key}={int(round(v))}" if r.integer else f"{r.key}={float(v)!r}"
 
-    from ..runs.api import run_simulation
-    from .calibrate import set_value, summary_value
 
-    logging.getLogger("MESA").setLevel(logging.WARNING)
-    configs, keys, values, replicate, metric = task
-    out = {}
-    for name, base in configs.items():
-        cfg = copy.deepcopy(base)
-        for k, v in zip(keys, values):
-            set_value(cfg, k, v)
-        cfg.replicate = int(replicate)
-        out[name] = summary_value(run_simulation(validate(cfg)).summary, metric)
+def scenario_metrics(spec: SensSpec, extra: Sequence[str], ranges: Sequence[Range], X: np.ndarray,
+                     n_jobs: int = 1) -> list[dict[str, float]]:
+    """The metric of every scenario for each (design point, replicate), in that order, on the
+    batch runner: base = the spec's and the command line's overrides with the CRN seed and the
+    cohort size; each run adds its scenario's overrides, the point's values and the replicate."""
+    from ..runs.batch import BatchRunner
+    from .calibrate import summary_value
+
+    names = list(spec.scenarios)
+    runs = []
+    for x in X:
+        values = [_value(r, v) for r, v in zip(ranges, x)]
+        for rep in range(spec.replicates):
+            runs += [[*spec.scenarios[name], *values, f"replicate={rep}"] for name in names]
+    base = [*spec.overrides, *extra, f"seed={spec.seed}", f"cohort.size={spec.cohort_size}"]
+    with BatchRunner(base, n_jobs=n_jobs) as runner:
+        runner.check(runs)  # a bad value anywhere: one line before anything runs
+        outcomes = runner.run(runs)
+    bad = [o for o in outcomes if o.status != "ran"]
+    if bad:
+        raise ConfigError(f"sensitivity run {' '.join(bad[0].overrides)} {bad[0].status}: {bad[0].error}")
+    out = []
+    for i in range(0, len(outcomes), len(names)):
+        out.append({name: summary_value(o.summary, spec.metric) for name, o in zip(names, outcomes[i:i + len(names)])})
     return out
 
 
-def evaluate(spec: SensSpec, configs: dict[str, Config], ranges: Sequence[Range], X: np.ndarray,
+def evaluate(spec: SensSpec, extra: Sequence[str], ranges: Sequence[Range], X: np.ndarray,
              n_jobs: int = 1) -> dict[str, np.ndarray]:
     """Each output at each design point: per replicate (paired scenarios), then the mean."""
-    from ..runs.many import map_tasks
-
-    keys = [r.key for r in ranges]
-    tasks = [(configs, keys, [float(v) for v in x], r, spec.metric) for x in X for r in range(spec.replicates)]
-    results = map_tasks(_evaluate, tasks, n_jobs)
+    results = scenario_metrics(spec, extra, ranges, X, n_jobs)
     out = {}
     for name, (a, b) in spec.outputs.items():
         per = np.array([res[a] - (res[b] if b else 0.0) for res in results], dtype=float)
@@ -195,14 +202,14 @@ def problem(ranges: Sequence[Range]) -> dict:
     return {"num_vars": len(ranges), "names": [r.key for r in ranges], "bounds": [[r.lo, r.hi] for r in ranges]}
 
 
-def morris(spec: SensSpec, configs: dict[str, Config], ranges: Sequence[Range], n_jobs: int = 1):
+def morris(spec: SensSpec, extra: Sequence[str], ranges: Sequence[Range], n_jobs: int = 1):
     """Morris design, its outputs and the indices (rows of indices.csv)."""
     from SALib.analyze import morris as analyze
     from SALib.sample import morris as sample
 
     prob = problem(ranges)
     X = sample.sample(prob, N=spec.trajectories, num_levels=spec.levels, seed=spec.seed)
-    Y = evaluate(spec, configs, ranges, X, n_jobs)
+    Y = evaluate(spec, extra, ranges, X, n_jobs)
     rows = []
     for name, y in Y.items():
         res = analyze.analyze(prob, X, y, num_resamples=spec.resamples, conf_level=0.95, num_levels=spec.levels,
@@ -214,14 +221,14 @@ def morris(spec: SensSpec, configs: dict[str, Config], ranges: Sequence[Range], 
     return X, Y, rows
 
 
-def sobol(spec: SensSpec, configs: dict[str, Config], ranges: Sequence[Range], n_jobs: int = 1):
+def sobol(spec: SensSpec, extra: Sequence[str], ranges: Sequence[Range], n_jobs: int = 1):
     """Saltelli design (first and total order), its outputs and the indices."""
     from SALib.analyze import sobol as analyze
     from SALib.sample import sobol as sample
 
     prob = problem(ranges)
     X = sample.sample(prob, spec.sobol_n, calc_second_order=False, seed=spec.seed)
-    Y = evaluate(spec, configs, ranges, X, n_jobs)
+    Y = evaluate(spec, extra, ranges, X, n_jobs)
     rows = []
     for name, y in Y.items():
         if np.ptp(y) == 0:  # a constant output has no variance to apportion
@@ -326,7 +333,7 @@ def run(method: str, out: Path, spec: SensSpec, overrides: Sequence[str] = (), p
         log(f"{method}: {len(ranges)} parameters, {points} design points x {spec.replicates} replicates x "
             f"{len(configs)} scenarios = {runs} runs of {spec.cohort_size} students ({n_jobs} worker(s))")
     t0 = time.perf_counter()
-    X, Y, rows = (morris if method == "morris" else sobol)(spec, configs, ranges, n_jobs)
+    X, Y, rows = (morris if method == "morris" else sobol)(spec, list(overrides), ranges, n_jobs)
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
@@ -389,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--top", type=int, default=None, help="Sobol: the top k parameters of the Morris ranking")
     ap.add_argument("--rank-by", default=None, help="Sobol: the output whose Morris ranking picks the top k")
     ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--jobs", type=int, default=None, help="worker processes (default 1, or DROPOUT_SIM_JOBS)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="worker processes (default DROPOUT_SIM_PROCESSES or up to 2; -1 = all cores)")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for every run (key=value)")
     return ap
 
@@ -398,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import logging
 
-    from ..runs.many import default_jobs
+    from ..runs.batch import default_n_jobs
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     try:
@@ -419,8 +427,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"{attr.replace('_', '-')} = {getattr(spec, attr)} is not allowed; allowed: >= {low}")
         if spec.rank_by not in spec.outputs:
             raise ConfigError(f"--rank-by {spec.rank_by!r}; allowed: {', '.join(spec.outputs)}")
-        if args.jobs is not None and args.jobs < 1:
-            raise ConfigError(f"--jobs = {args.jobs} is not allowed; allowed: >= 1")
+        if args.jobs is not None and args.jobs == 0:
+            raise ConfigError("--jobs = 0 is not allowed; allowed: >= 1, or -1 for all cores")
         if args.out.exists() and not args.out.is_dir():
             raise ConfigError(f"--out {args.out} is a file; allowed: a folder")
         try:
@@ -429,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("sensitivity needs SALib: pip install 'dropout_sim[sensitivity]'") from None
         params = [p.strip() for p in args.parameters.split(",") if p.strip()] if args.parameters else None
         command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
-        files = run(args.method, args.out, spec, args.overrides, params, args.jobs or default_jobs(),
+        files = run(args.method, args.out, spec, args.overrides, params, args.jobs or default_n_jobs(),
                     args.ranges, command=command.strip())
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
