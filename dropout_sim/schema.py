@@ -562,16 +562,42 @@ def register_configs() -> None:
     """Register the schema in Hydra's ConfigStore as ``base_config`` (idempotent)."""
     from hydra.core.config_store import ConfigStore
 
+    global _REGISTERED_IN
     cs = ConfigStore.instance()
+    if cs is _REGISTERED_IN and "base_config.yaml" in cs.repo:
+        return  # storing converts the dataclasses again (0.1 s a call); the CLI calls this often
     cs.store(name="base_config", node=Config)
     # Each agency entry of configs/agencies/*.yaml takes this node as its default
     # ("- /agency@school: base"), so every AgencyConfig field is typed and overridable.
     cs.store(group="agency", name="base", node=AgencyConfig)
-    try:  # the project's Hydra launcher, default of `dropout-sim -m` (hydra_plugins/dropout_sim_launcher)
+    register = _launcher_plugin()
+    if register is not None:
+        register()
+    _REGISTERED_IN = cs
+
+
+_REGISTERED_IN = None
+
+
+def _launcher_plugin() -> Any:
+    """``register`` of the project's Hydra launcher (hydra_plugins/dropout_sim_launcher, the default
+    of ``dropout-sim -m``); found beside this package when an editable install predates it."""
+    try:
         from hydra_plugins.dropout_sim_launcher import register
-    except ImportError:  # pragma: no cover - a source tree without the plugin package
-        return
-    register()
+    except ImportError:
+        import importlib
+        from pathlib import Path
+
+        here = Path(__file__).resolve().parent.parent / "hydra_plugins"
+        if not (here / "dropout_sim_launcher" / "__init__.py").is_file():
+            return None  # pragma: no cover
+        try:
+            namespace = importlib.import_module("hydra_plugins")
+            namespace.__path__.append(str(here))
+            from hydra_plugins.dropout_sim_launcher import register
+        except (ImportError, AttributeError):  # pragma: no cover
+            return None
+    return register
 
 
 # --------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ def test_group_combinations_are_composed_once():
         for regime in ("siloed", "colocated"):
             composer.config([f"regime={regime}", f"replicate={r}"])
     assert len(composer._nodes) == 2
+    assert composer.config(["regime=siloed"]).replicate == 0, "a run's values do not stay in the shared node"
+    assert composer.config(["regime=siloed", "cohort.size=500"]).cohort.size == 500
+    assert composer.config([]).cohort.size == 200
 
 
 def test_each_distinct_value_is_checked_even_after_the_64th_combination():
@@ -64,6 +67,7 @@ def test_runs_write_the_same_folders_and_numbers_then_resume(tmp_path):
     for run, d, o in zip(runs, dirs, out):
         assert {"config.yaml", "monthly.csv", "students.csv", SUMMARY_FILE} <= {p.name for p in d.iterdir()}
         assert (d / ".hydra" / "overrides.yaml").read_text().split() == ["-", run[0], "-", run[1]]
+        assert (d / ".hydra" / "config.yaml").read_text() == _hydra_compose_yaml([*SMALL, *run])
         summary = json.loads((d / SUMMARY_FILE).read_text())
         direct = run_simulation(compose_config([*SMALL, *run])).summary
         assert summary["completion_5y"] == direct["completion_5y"] == o.summary["completion_5y"]
@@ -73,10 +77,30 @@ def test_runs_write_the_same_folders_and_numbers_then_resume(tmp_path):
 
     again = run_batch(runs, SMALL, n_jobs=2, out_dirs=dirs)
     assert [o.status for o in again] == ["skipped"] * 3
+    assert [o.summary["completion_5y"] for o in again] == [o.summary["completion_5y"] for o in out]
     assert [(d / SUMMARY_FILE).stat().st_mtime_ns for d in dirs] == stamps
 
     changed = run_batch(runs, [*SMALL, "intervention.risk_threshold=0.4"], n_jobs=1, out_dirs=dirs)
     assert [o.status for o in changed] == ["ran"] * 3
+
+
+def _hydra_compose_yaml(overrides):
+    """The composed config's YAML straight from Hydra (what a Hydra job writes to .hydra/config.yaml)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="dropout_sim.configs", version_base="1.3"):
+        return OmegaConf.to_yaml(compose(config_name="config", overrides=list(overrides)))
+
+
+def test_hydra_config_file_is_the_composed_node_also_for_lists_and_added_keys(tmp_path):
+    runs = [["regime.colocated=[school,health]", "replicate=1"], ["+calibration=section9"]]
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    assert [o.status for o in run_batch(runs, SMALL, out_dirs=dirs)] == ["ran", "ran"]
+    for run, d in zip(runs, dirs):
+        assert (d / ".hydra" / "config.yaml").read_text() == _hydra_compose_yaml([*SMALL, *run])
 
 
 def test_a_failing_run_is_recorded_and_the_batch_goes_on(tmp_path):
@@ -191,3 +215,57 @@ def test_validation_runs_through_the_runner_once_per_scenario():
         assert a[1]["completion_5y"] == direct["completion_5y"] and "extra" in a[1]
     finally:
         runner.close()
+
+
+ORPHAN = r"""
+import json, sys, time
+from dropout_sim.runs.batch import BatchRunner
+runner = BatchRunner(["cohort.size=200", "horizon_months=60", "county.warmup_years=2"], n_jobs=2, chunk_size=1)
+for outcome in runner.iter([[f"replicate={r}"] for r in range(20)]):
+    pids = list(runner._pool._processes)
+    open(sys.argv[1], "w").write(json.dumps(pids))
+    time.sleep(120)
+"""
+
+
+def test_workers_do_not_outlive_a_killed_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids_file = tmp_path / "pids.json"
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN, str(pids_file)])
+    try:
+        deadline = time.time() + 120
+        while not pids_file.exists():
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.1)
+        pids = json.loads(pids_file.read_text())
+        assert len(pids) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.time() + 30
+        alive = pids
+        while alive and time.time() < deadline:
+            time.sleep(0.2)
+            alive = [p for p in pids if _alive(p)]
+        assert not alive, f"workers {alive} still running after their parent was killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by init) counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

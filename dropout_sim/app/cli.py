@@ -2,7 +2,7 @@
 
     dropout-sim [hydra overrides]          one run (or a sweep with -m), results in the run folder
     dropout-sim regime=colocated cohort.size=10000 seed=7
-    dropout-sim -m regime=siloed,nav_pilot,colocated 'replicate=range(0,20)' hydra/launcher=joblib
+    dropout-sim -m regime=siloed,nav_pilot,colocated 'replicate=range(0,20)' hydra.launcher.n_jobs=2
     dropout-sim report multirun/<sweep>    tables, summary and figures of a sweep folder
     dropout-sim report multirun/<sweep> --store DIR    also append its tables to a results store
     dropout-sim query "<SQL>" [--store DIR]            SQL (DuckDB) across the sweeps of the store

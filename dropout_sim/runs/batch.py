@@ -67,8 +67,8 @@ STATUSES = ("ran", "skipped", "failed", "cancelled")
 def is_finished(run_dir: Path, cfg_hash: str) -> bool:
     """True if ``run_dir`` holds a finished run of the config with hash ``cfg_hash``.
 
-    The one place the runner asks; today it is :func:`dropout_sim.runs.sweep.finished_with_hash`
-    (config hash + package version). Swap in the code-fingerprint check here.
+    The one place the runner asks: :func:`dropout_sim.runs.sweep.finished_with_hash` (config hash
+    and the running code's fingerprint).
     """
     from .sweep import finished_with_hash
 
@@ -92,7 +92,8 @@ class Outcome:
     """``ran``, ``skipped`` (finished earlier with the same config), ``failed`` or ``cancelled``."""
     out_dir: Path | None = None
     summary: dict | None = None
-    """The run's summary (``summary.json``'s content); None unless ``ran``."""
+    """The run's summary (``summary.json``'s content; for ``skipped``, the finished run's); None if
+    ``failed`` or ``cancelled``."""
     value: Any = None
     """``probe(model)`` when the runner has a probe."""
     config_hash: str | None = None
@@ -120,21 +121,31 @@ class SubmititOptions:
     array_parallelism: int = 256
     setup: list[str] | None = None
     additional_parameters: dict = field(default_factory=dict)
+    name: str = "dropout-sim"
+    """SLURM job name"""
 
 
 # --------------------------------------------------------------------------------------
 # composition: once per group combination, overrides applied to the composed object
 # --------------------------------------------------------------------------------------
 _PARSER = None
+_PARSED: dict[str, Any] = {}
 
 
 def _parse(lines: Sequence[str]) -> list:
+    """Hydra's parsed overrides of ``lines`` (each distinct line parsed once per process)."""
     global _PARSER
-    if _PARSER is None:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+    missing = [ln for ln in dict.fromkeys(lines) if ln not in _PARSED]
+    if missing:
+        if _PARSER is None:
+            from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        _PARSER = OverridesParser.create()
-    return _PARSER.parse_overrides(list(lines))
+            _PARSER = OverridesParser.create()
+        for line, ov in zip(missing, _PARSER.parse_overrides(missing)):
+            if len(_PARSED) > 100_000:
+                _PARSED.clear()
+            _PARSED[line] = ov
+    return [_PARSED[ln] for ln in lines]
 
 
 def apply_overrides(node: Any, lines: Sequence[str]) -> None:
@@ -171,6 +182,26 @@ def build_config(node: Any) -> Any:
         raise _bad_config(exc) from None
 
 
+def _unvalidated_config(node: Any) -> Any:
+    """:func:`~dropout_sim.schema.to_config` without its checks (for hashing only)."""
+    from omegaconf import OmegaConf
+
+    from ..schema import AGENCY_SETTINGS, AgencyConfig, Config, _agency_from
+
+    try:
+        obj = OmegaConf.to_object(node)
+        if not isinstance(obj, Config):
+            obj = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), node))
+        obj.agencies = {name: (value if name in AGENCY_SETTINGS or isinstance(value, AgencyConfig)
+                               else _agency_from(name, value))
+                        for name, value in obj.agencies.items()}
+        return obj
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _bad_config(exc) from None
+
+
 class Composer:
     """Composes configs for many runs: Hydra once per group combination, the rest applied.
 
@@ -181,11 +212,14 @@ class Composer:
     """
 
     def __init__(self, base: Sequence[str] | Any = (), config_name: str | None = None,
-                 loader: Any = None, master: Any = None):
+                 loader: Any = None, master: Any = None, reuse: "Composer | None" = None):
         from .api import CONFIG_NAME
 
         self.config_name = config_name or CONFIG_NAME
         self.loader, self.master = loader, master
+        self.reuse = reuse if reuse is not None and reuse.config_name == self.config_name else None
+        """a Composer of the same configs whose task compositions this one may take over (the CLI's
+        start-up check, for the launcher in the same process)"""
         self.base_config = None if isinstance(base, (list, tuple)) else base
         base_lines = [] if self.base_config is not None else [str(x) for x in base]
         self._hydra_lines = [ln for ln in base_lines if ln.lstrip("+~").startswith("hydra.")]
@@ -255,6 +289,8 @@ class Composer:
                 register_configs()
                 node = OmegaConf.structured(self.base_config)
                 OmegaConf.set_struct(node, True)
+            elif self.loader is not None and self.reuse is not None and combo in self.reuse._nodes:
+                node = self.reuse._nodes[combo]  # composed by the start-up check; hydra section on demand
             elif self.loader is not None:
                 full = self.loader.load_sweep_config(self.master, list(combo))
                 self._hydra_nodes[combo] = OmegaConf.masked_copy(full, "hydra")
@@ -269,6 +305,11 @@ class Composer:
     def hydra_node(self, combo: tuple[str, ...]) -> Any:
         """The ``hydra`` section (a config with the one key ``hydra``) of a combination (launcher only)."""
         self.node(combo)
+        if self.loader is not None and combo not in self._hydra_nodes:
+            from omegaconf import OmegaConf
+
+            full = self.loader.load_sweep_config(self.master, list(combo))
+            self._hydra_nodes[combo] = OmegaConf.masked_copy(full, "hydra")
         return self._hydra_nodes.get(combo)
 
     def job_node(self, combo: tuple[str, ...], values: Sequence[str]) -> Any:
@@ -279,21 +320,60 @@ class Composer:
             raise _bad_config(exc) from None
         return node
 
-    def config(self, overrides: Sequence[str]) -> Any:
-        """The validated Config of one run (ConfigError, one line, if it is not valid)."""
+    def config(self, overrides: Sequence[str], validate: bool = True) -> Any:
+        """The validated Config of one run (ConfigError, one line, if it is not valid).
+
+        ``validate=False`` skips the schema's key and range checks (the resume check only needs
+        the config's hash: a finished run's config was valid, so an invalid one never matches)."""
         groups, values = self.split(overrides)
+        combo = self.combo(groups)
         try:
-            self.node(self.combo(groups))
+            node = self.node(combo)
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001 - a missing group option etc.: one line
             raise _bad_config(exc) from None
-        return build_config(self.job_node(self.combo(groups), values))
+        lines = [*self.base_values, *values]
+        restore = _plain_assignments(node, lines)
+        build = build_config if validate else _unvalidated_config
+        if restore is None:
+            return build(self.job_node(combo, values))
+        try:  # set, build, put back: no copy of the whole config per run
+            apply_overrides(node, lines)
+            return build(node)
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _bad_config(exc) from None
+        finally:
+            for parent, key, raw in reversed(restore):
+                parent[key] = raw
 
     # -- validation ---------------------------------------------------------------------
+    def check_composable(self, runs: Sequence[Sequence[str]]) -> None:
+        """Hydra's check that every run composes (the sweeper's ``validate_batch_is_legal``) at the
+        cost of one composition per group combination and one application per distinct value;
+        Hydra's own exceptions propagate."""
+        scratch: dict[tuple, Any] = {}
+        seen: set[tuple] = set()
+        for run in runs:
+            groups, values = self.split(run)
+            combo = self.combo(groups)
+            if combo not in scratch:
+                scratch[combo] = copy.deepcopy(self.node(combo))
+                apply_overrides(scratch[combo], self.base_values)
+            for line in values:
+                if (combo, line) not in seen:
+                    seen.add((combo, line))
+                    apply_overrides(scratch[combo], [line])
+
     def check(self, runs: Sequence[Sequence[str]]) -> None:
         """Validate each distinct ``key=value`` of ``runs`` once, and each group combination once
         (with the first run that uses it); raise ConfigError naming the first bad one."""
+        with _hydra_initialized():
+            self._check(runs)
+
+    def _check(self, runs: Sequence[Sequence[str]]) -> None:
         from omegaconf import OmegaConf
 
         from ..schema import check_keys
@@ -336,6 +416,27 @@ class Composer:
             self.config(run)
 
 
+def _plain_assignments(node: Any, lines: Sequence[str]) -> list | None:
+    """For ``key=value`` lines that set existing leaf values (no ``+``/``~``, no containers):
+    ``[(parent node, key, raw old value)]`` to restore them; None if any line is not one."""
+    from omegaconf import OmegaConf
+
+    restore = []
+    for ov in _parse(lines):
+        if ov.is_add() or ov.is_force_add() or ov.is_delete() or isinstance(ov.value(), (dict, list)):
+            return None
+        path = ov.key_or_group
+        head, _, last = path.rpartition(".")
+        parent = OmegaConf.select(node, head) if head else node
+        if not OmegaConf.is_dict(parent) or last not in parent:
+            return None
+        child = parent._get_node(last)
+        if OmegaConf.is_config(child):
+            return None
+        restore.append((parent, last, child._value()))
+    return restore
+
+
 def field_meta(key: str) -> dict | None:
     """The schema metadata (unit, range, choices) of a dotted config key; None if not a field."""
     from ..schema import AGENCY_SETTINGS, AgencyConfig, AgencySettings, Config
@@ -365,6 +466,22 @@ def field_meta(key: str) -> dict | None:
 def _meta_of(cls: type, name: str) -> dict | None:
     match = {f.name: f for f in fields(cls)}.get(name)
     return dict(match.metadata) if match is not None and match.metadata else None
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def share_compositions(composer: "Composer | None") -> None:
+    """Offer ``composer``'s compositions to the Hydra launcher in this process (the CLI's start-up
+    check composed each group combination already; a resumed sweep then composes nothing more)."""
+    if composer is None:
+        _SHARED.pop("composer", None)
+    else:
+        _SHARED["composer"] = composer
+
+
+def shared_composer() -> "Composer | None":
+    return _SHARED.get("composer")
 
 
 class _hydra_initialized:
@@ -408,12 +525,14 @@ class _Context:
     """group combination -> composed task node"""
     base_values: tuple
     hydra_nodes: dict | None = None
-    """launcher: group combination -> hydra section (written to .hydra/hydra.yaml)"""
+    """launcher: group combination -> hydra section as a container (written to .hydra/hydra.yaml)"""
     probe: Callable | None = None
     resume: bool = True
     progress: dict | None = None
     """``{"sweep_dir": ..., "env": {...}}``: record a progress line per run (the Hydra launcher)"""
     keep_summary: bool = True
+    plain_combos: frozenset = frozenset()
+    """combinations whose composed node's YAML is its Config's YAML (see :func:`_prepare`)"""
 
 
 @dataclass
@@ -451,45 +570,87 @@ def _run_chunk(ctx: _Context, items: list[_Item]) -> list[Outcome]:
     return out
 
 
-def _write_hydra_files(ctx: _Context, item: _Item, node: Any, out_dir: Path) -> None:
-    """``.hydra/{config,hydra,overrides}.yaml`` as Hydra's run_job writes them, and the job log."""
-    from omegaconf import OmegaConf, open_dict, read_write
+def _yaml(data: Any) -> str:
+    """What ``OmegaConf.to_yaml`` writes for a container (the same dumper's quoting, on libyaml)."""
+    import yaml
 
+    from .results import _yaml_dumper
+
+    return yaml.dump(data, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_yaml_dumper())
+
+
+def _node_yaml(node: Any) -> str:
+    from omegaconf import OmegaConf
+
+    return _yaml(OmegaConf.to_container(node, resolve=False, enum_to_str=True))
+
+
+def _write_hydra_files(ctx: _Context, item: _Item, config_text: str, out_dir: Path) -> None:
+    """``.hydra/{config,hydra,overrides}.yaml`` as Hydra's run_job writes them, and the job log.
+
+    The hydra section is a plain container per group combination (made once by the parent);
+    each job changes its own copies of ``overrides``, ``job`` and ``runtime``.
+    """
     from .results import atomic_write_text
 
-    hydra_dir = out_dir / ".hydra"
-    hydra_node = ctx.hydra_nodes.get(item.combo) if ctx.hydra_nodes else None
-    if hydra_node is not None:
-        hydra_node = copy.deepcopy(hydra_node)
+    hydra_dir: Path | None = out_dir / ".hydra"
+    section = ctx.hydra_nodes.get(item.combo) if ctx.hydra_nodes else None
+    if section is not None:
+        h = dict(section["hydra"])
         job = item.job or {}
-        with read_write(hydra_node), open_dict(hydra_node):
-            h = hydra_node.hydra
-            h.overrides.task = list(item.overrides)
-            h.job.num = job.get("num", item.index)
-            h.job.id = job.get("id", f"{h.job.name}_{item.index}")
-            h.job.override_dirname = job.get("override_dirname", "")
-            h.runtime.output_dir = str(out_dir.resolve())
-        subdir = OmegaConf.select(hydra_node, "hydra.output_subdir")
-        if subdir is None:
-            hydra_dir = None
-        else:
-            hydra_dir = out_dir / str(subdir)
-        _configure_job_log(hydra_node)
-    if hydra_dir is not None:
-        atomic_write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(node))
-        if hydra_node is not None:
-            atomic_write_text(hydra_dir / "hydra.yaml", OmegaConf.to_yaml(hydra_node))
-        atomic_write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(item.overrides))))
+        h["overrides"] = {**h["overrides"], "task": list(item.overrides)}
+        h["job"] = {**h["job"], "num": job.get("num", item.index),
+                    "id": job.get("id", f"{h['job'].get('name')}_{item.index}"),
+                    "override_dirname": job.get("override_dirname", "")}
+        h["runtime"] = {**h["runtime"], "output_dir": str(out_dir.resolve())}
+        hydra_dir = None if h.get("output_subdir") is None else out_dir / str(h["output_subdir"])
+        _configure_job_log(h)
+    if hydra_dir is not None:  # provenance, as Hydra writes it (no fsync: nothing waits on these)
+        atomic_write_text(hydra_dir / "config.yaml", config_text, durable=False)
+        if section is not None:
+            atomic_write_text(hydra_dir / "hydra.yaml", _yaml({"hydra": h}), durable=False)
+        atomic_write_text(hydra_dir / "overrides.yaml", _yaml(list(item.overrides)), durable=False)
 
 
-def _configure_job_log(hydra_node: Any) -> None:
+def _configure_job_log(h: dict) -> None:
     """Hydra's per-job logging (the ``<job name>.log`` file in the run folder), as run_job does."""
     from hydra.core.utils import configure_log
+    from omegaconf import OmegaConf
 
     try:
-        configure_log(hydra_node.hydra.job_logging, hydra_node.hydra.verbose)
+        small = OmegaConf.create({"hydra": {"runtime": {"output_dir": h["runtime"]["output_dir"]},
+                                            "job": {"name": h["job"].get("name")}},
+                                  "job_logging": h.get("job_logging")})
+        configure_log(small.job_logging, h.get("verbose", False))
     except Exception:  # noqa: BLE001 - logging must never fail a run
         pass
+
+
+def _prepare(ctx: _Context, item: _Item, want_text: bool) -> tuple[Any, str | None]:
+    """The run's validated Config (and the YAML of its composed node for ``.hydra/config.yaml``).
+
+    Plain ``key=value`` overrides are set on the shared node and put back afterwards (no copy
+    of the whole config per run); anything else works on a copy.
+    """
+    node = ctx.nodes[item.combo]
+    lines = [*ctx.base_values, *item.values]
+    restore = _plain_assignments(node, lines)
+    if restore is None:
+        node = copy.deepcopy(node)
+    try:
+        try:
+            apply_overrides(node, lines)
+        except Exception as exc:  # noqa: BLE001
+            raise _bad_config(exc) from None
+        config = build_config(node)
+        # .hydra/config.yaml is the composed node's YAML; for a combination whose node YAML equals
+        # its Config's YAML (no interpolations: checked once per combination) and plain values set
+        # on it, that is the config.yaml text the run computes anyway (None: use it)
+        same = restore is not None and item.combo in ctx.plain_combos
+        return config, (_node_yaml(node) if want_text and not same else None)
+    finally:
+        for parent, key, raw in reversed(restore or []):
+            parent[key] = raw
 
 
 def _record(ctx: _Context, status: str, message: str) -> None:
@@ -499,15 +660,15 @@ def _record(ctx: _Context, status: str, message: str) -> None:
         record_progress(Path(ctx.progress["sweep_dir"]), status, message)
 
 
-def _simulate(ctx: "_Context", item: "_Item", node, config, cfg_hash: str, out_dir: Path | None,
-              overrides: list[str], what: str, t0: float):
+def _simulate(ctx: "_Context", item: "_Item", config_text: str, config, cfg_text: str, cfg_hash: str,
+              out_dir: Path | None, overrides: list[str], what: str, t0: float):
     """Run the model and write the run folder; (summary, probe value), or the failed Outcome."""
     from .sweep import clear_run_dir, write_failure
 
     try:
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-            _write_hydra_files(ctx, item, node, out_dir)
+            _write_hydra_files(ctx, item, config_text, out_dir)
             clear_run_dir(out_dir)
         from ..model.metrics import summary as _summary
         from ..model.model import DropoutModel
@@ -517,7 +678,7 @@ def _simulate(ctx: "_Context", item: "_Item", node, config, cfg_hash: str, out_d
         if out_dir is not None:
             from .results import write_run
 
-            summary = write_run(model, out_dir, {"overrides": overrides, **(item.meta or {})})
+            summary = write_run(model, out_dir, {"overrides": overrides, **(item.meta or {})}, cfg_text)
         else:
             summary = _summary(model)
         value = ctx.probe(model) if ctx.probe is not None else None
@@ -545,12 +706,7 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
     what = item.label or " ".join(overrides) or "(defaults)"
     config, cfg_hash = None, None
     try:
-        node = copy.deepcopy(ctx.nodes[item.combo])
-        try:
-            apply_overrides(node, [*ctx.base_values, *item.values])
-        except Exception as exc:  # noqa: BLE001
-            raise _bad_config(exc) from None
-        config = build_config(node)
+        config, config_text = _prepare(ctx, item, out_dir is not None)
     except ConfigError as exc:
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -560,7 +716,9 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
         return Outcome(item.index, overrides, "failed", out_dir, error=f"ConfigError: {exc}",
                        seconds=time.perf_counter() - t0)
 
-    cfg_hash = config_hash(config_yaml(config))
+    cfg_text = config_yaml(config)
+    cfg_hash = config_hash(cfg_text)
+    config_text = config_text if config_text is not None else cfg_text
     if out_dir is not None:
         from .sweep import folder_problem
 
@@ -583,7 +741,7 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
             _record(ctx, "skipped", f"{what}: already finished (same config hash {cfg_hash} and code fingerprint)")
             return Outcome(item.index, overrides, "skipped", out_dir, read_json(out_dir / SUMMARY_FILE),
                            config_hash=cfg_hash, seconds=time.perf_counter() - t0)
-        outcome = _simulate(ctx, item, node, config, cfg_hash, out_dir, overrides, what, t0)
+        outcome = _simulate(ctx, item, config_text, config, cfg_text, cfg_hash, out_dir, overrides, what, t0)
         if isinstance(outcome, Outcome):
             return outcome
         summary, value = outcome
@@ -598,13 +756,20 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
 # --------------------------------------------------------------------------------------
 def _init_worker(cancel: Any, parent_pid: int) -> None:
     """Pool worker start-up: remember the cancel event; exit when the parent process is gone."""
+    import signal
+
     global _CANCEL
     _CANCEL = cancel
     logging.getLogger("MESA").setLevel(logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops the workers)
+
+    first_ppid = os.getppid()
 
     def watch() -> None:
         while True:
-            time.sleep(1.0)
+            time.sleep(0.5)
+            if os.getppid() != first_ppid:  # re-parented: whoever started this worker is gone
+                os._exit(1)
             try:
                 os.kill(parent_pid, 0)
             except ProcessLookupError:
@@ -721,6 +886,14 @@ class BatchRunner:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def _terminate(self) -> None:
+        """Kill the worker processes (no waiting for their current run)."""
+        if self._pool is not None:
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
     def cancel(self) -> None:
         """Cancel the current batch from any thread: chunks not started are dropped, running
         chunks stop after their current run; :meth:`iter` then ends."""
@@ -759,13 +932,14 @@ class BatchRunner:
                          labels[i] if labels else "")
             if out_dir is not None and self.resume and (Path(out_dir) / SUMMARY_FILE).is_file():
                 try:
-                    cfg = self.composer.config(run)
+                    cfg = self.composer.config(run, validate=False)
                 except ConfigError:
                     cfg = None
                 if cfg is not None:
                     h = config_hash(config_yaml(cfg))
                     if is_finished(Path(out_dir), h):
-                        skipped.append(Outcome(i, run, "skipped", Path(out_dir), config_hash=h))
+                        skipped.append(Outcome(i, run, "skipped", Path(out_dir), read_json(Path(out_dir) / SUMMARY_FILE),
+                                               config_hash=h))
                         continue
             items.append(item)
         return items, skipped
@@ -782,9 +956,20 @@ class BatchRunner:
                 raise _bad_config(exc) from None
             hn = self.composer.hydra_node(combo)
             if hn is not None:
-                hydra_nodes[combo] = hn
+                from omegaconf import OmegaConf
+
+                hydra_nodes[combo] = OmegaConf.to_container(hn, resolve=False, enum_to_str=True)
+        plain = set()
+        if any(it.out_dir is not None for it in items):
+            for combo, node in nodes.items():
+                try:
+                    text = _node_yaml(node)
+                    if "${" not in text and text == config_yaml(_unvalidated_config(node)):
+                        plain.add(combo)
+                except Exception:  # noqa: BLE001 - then every run dumps its own node
+                    pass
         return _Context(nodes, self.composer.base_values, hydra_nodes or None, self.probe, self.resume,
-                        self.progress)
+                        self.progress, plain_combos=frozenset(plain))
 
     # -- running ------------------------------------------------------------------------
     def run(self, runs: Sequence[Sequence[str]], out_dirs: Sequence[str | Path | None] | None = None,
@@ -870,8 +1055,11 @@ class BatchRunner:
                 if self._cancel_local.is_set():
                     for fut in pending:
                         fut.cancel()
+        except (KeyboardInterrupt, SystemExit):
+            self._terminate()  # Ctrl-C: stop now; a killed run leaves no summary.json and re-runs next time
+            raise
         finally:
-            if any(not f.done() for f in futures):  # closed early (or cancelled): drop the rest
+            if self._pool is not None and any(not f.done() for f in futures):  # closed early: drop the rest
                 self._cancel.set()
                 for fut in futures:
                     fut.cancel()
@@ -885,7 +1073,7 @@ class BatchRunner:
         kind = "local" if self.executor == "submitit_local" else "slurm"
         executor = submitit.AutoExecutor(folder=opts.folder, cluster=kind)
         params: dict[str, Any] = {"timeout_min": opts.timeout_min, "cpus_per_task": opts.cpus_per_task,
-                                  "mem_gb": opts.mem_gb, "tasks_per_node": 1, "nodes": 1}
+                                  "mem_gb": opts.mem_gb, "tasks_per_node": 1, "nodes": 1, "name": opts.name}
         if kind == "slurm":
             params.update({"slurm_array_parallelism": opts.array_parallelism})
             for key in ("partition", "account", "qos"):

@@ -1,9 +1,11 @@
 """Sweeps: the job Hydra runs for every run of a sweep, resume, failure records, progress.
 
 ``dropout-sim -m regime=siloed,nav_pilot,colocated replicate='range(0,20)'`` is a Hydra
-multirun. Whatever the launcher (basic = one process, ``joblib`` = local cores,
-``cluster`` = SLURM through submitit, ``cluster_local`` = the same submitit path on this
-machine), every job runs :func:`run_task` in its own folder ``<sweep dir>/<job num>/``:
+multirun. The default launcher (``dropout_sim``, ``hydra_plugins/dropout_sim_launcher``) hands the
+jobs to the batch runner (:mod:`dropout_sim.runs.batch`; ``cluster`` and ``cluster_local`` send
+its chunks through submitit), which writes the same folder per job as :func:`run_task` does
+under Hydra's own launchers (``basic`` = one process, ``joblib`` = local cores): in
+``<sweep dir>/<hydra.sweep.subdir>/``:
 
 ``.hydra/``
     written by Hydra when the job starts: the composed config and the job's overrides
@@ -493,7 +495,7 @@ def run_experiment(name: str, overrides: Sequence[str] = (), sweep_dir: str | Pa
 
     Output goes to ``sweep_dir`` (default ``multirun/<name>`` under the current directory);
     finished runs with an identical config are kept (resume) unless ``fresh``. ``workers``
-    sets the joblib launcher's ``n_jobs`` (default: all cores). Returns the exit code.
+    sets the launcher's ``n_jobs`` (default: all cores). Returns the exit code.
     """
     import shlex
     import shutil

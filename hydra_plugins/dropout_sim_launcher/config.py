@@ -41,6 +41,18 @@ class DropoutSimSlurmLauncherConf:
     additional_parameters: Dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class DropoutSimSweeperConf:
+    """Hydra's basic sweeper (same syntax, job order, multirun.yaml) that leaves composition to
+    the launcher (no full composition per job before launching)."""
+
+    _target_: str = "hydra_plugins.dropout_sim_launcher.sweeper.BatchBasicSweeper"
+    max_batch_size: Optional[int] = None
+    params: Optional[Dict[str, str]] = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="dropout_sim", node=DropoutSimSweeperConf,
+                             provider="dropout_sim")
 ConfigStore.instance().store(group="hydra/launcher", name="dropout_sim", node=DropoutSimLauncherConf,
                              provider="dropout_sim")
 ConfigStore.instance().store(group="hydra/launcher", name="dropout_sim_slurm", node=DropoutSimSlurmLauncherConf,

@@ -41,6 +41,18 @@ class BatchLauncher(Launcher):
         self.config = config
         self.task_function = task_function
         self.hydra_context = hydra_context
+        self._composer = None
+
+    def composer(self) -> Any:
+        """The sweep's Composer (shared by the sweeper's check and every batch launched)."""
+        from dropout_sim.runs.batch import Composer, shared_composer
+
+        if getattr(self, "_composer", None) is None:
+            assert self.config is not None and self.hydra_context is not None
+            self._composer = Composer(config_name=self.config.hydra.job.config_name,
+                                      loader=self.hydra_context.config_loader, master=self.config,
+                                      reuse=shared_composer())
+        return self._composer
 
     # ----------------------------------------------------------------------------------
     def _submitit(self) -> Any:
@@ -50,7 +62,7 @@ class BatchLauncher(Launcher):
         return f"dropout_sim launcher: {n} jobs on {self.n_jobs if self.n_jobs != -1 else 'all'} core(s){skipped_note}"
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from dropout_sim.runs.batch import BatchRunner, Composer, _parse
+        from dropout_sim.runs.batch import BatchRunner, _parse
         from dropout_sim.runs import sweep as sweep_mod
 
         setup_globals()
@@ -59,8 +71,7 @@ class BatchLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
 
-        composer = Composer(config_name=self.config.hydra.job.config_name, loader=self.hydra_context.config_loader,
-                            master=self.config)
+        composer = self.composer()
         name = str(self.config.hydra.job.name)
         od = self.config.hydra.job.config.override_dirname
         exclude = list(od.exclude_keys)
