@@ -24,7 +24,7 @@ def test_wheel_ships_configs_and_runs_from_elsewhere(tmp_path):
                    "hydra_plugins/dropout_sim_launcher/launcher.py",
                    "dropout_sim/configs/agencies/default.yaml", "dropout_sim/configs/targets/default.yaml",
                    "dropout_sim/configs/plausible_ranges.yaml", "dropout_sim/configs/sensitivity/default.yaml",
-                   "dropout_sim/configs/posteriors/ssb2013_abc_small/particles.csv"):
+                   "dropout_sim/configs/posteriors/section9_abc/particles.csv"):
         assert needed in names, needed
 
     site = tmp_path / "site"
@@ -45,7 +45,7 @@ def test_wheel_ships_configs_and_runs_from_elsewhere(tmp_path):
     assert (run_dir / "summary.json").is_file()
     # the shipped posterior is found by name in the installed package
     post_dir = elsewhere / "post"
-    proc = subprocess.run([sys.executable, "-m", "dropout_sim", "posterior=ssb2013_abc_small", "draw=1",
+    proc = subprocess.run([sys.executable, "-m", "dropout_sim", "posterior=section9_abc", "draw=1",
                            "cohort.size=200", f"hydra.run.dir={post_dir}"], cwd=elsewhere, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
