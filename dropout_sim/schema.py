@@ -258,7 +258,7 @@ class DynamicsConfig:
     dropout_mastery: float = param(4.355, "logit per unit low mastery", 0, 50, "hazard from low mastery",
                                    source="calibrated: the grade-point gradient (brief section 9)")
     dropout_vocational: float = param(0.0, "logit", -10, 10, "extra hazard on the vocational track",
-                                      source="calibrated")
+                                      source="set to 0: track acts through grade points (brief section 9)")
     transition_hazard_multiplier: float = param(3.0, "multiplier", 1, 50,
                                                 "extra hazard in the August a new level starts")
     apprentice_hazard_multiplier: float = param(0.6, "multiplier", 0, 50,
