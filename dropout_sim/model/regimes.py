@@ -143,26 +143,29 @@ class Regime:
         """Rows whose lead worker gives them the co-located value of ``mechanism``."""
         return lead_held if self.lead_on[mechanism] else np.zeros(lead_held.shape, dtype=bool)
 
+    def _partner_sum(self, involved: np.ndarray, lead_held: np.ndarray, mechanism: str, matrix: np.ndarray,
+                     colocated_value: float) -> np.ndarray:
+        """Per (student, agency): ``matrix`` summed over the student's other agencies, with the
+        co-located value for every pair where the student's lead worker carries ``mechanism``."""
+        inv = involved.astype(float)
+        total = inv @ matrix
+        lead = self.lead(mechanism, lead_held)
+        if lead.any():
+            base = np.full_like(matrix, colocated_value)
+            np.fill_diagonal(base, 0.0)
+            total[lead] = inv[lead] @ base
+        return total
+
     def coordination(self, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
         """Coordination hours per (student, agency) for an (m, K) involvement matrix."""
-        inv = involved.astype(float)
-        hours = inv @ self.coordination_hours
-        lead = self.lead("coordination", lead_held)
-        if lead.any():
-            base = np.full_like(self.coordination_hours, self.cfg.coordination_hours_colocated)
-            np.fill_diagonal(base, 0.0)
-            hours[lead] = inv[lead] @ base
+        hours = self._partner_sum(involved, lead_held, "coordination", self.coordination_hours,
+                                  self.cfg.coordination_hours_colocated)
         return hours * involved
 
     def effectiveness(self, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
         """Effect multiplier per (student, agency): responsibility fragments with partners."""
-        inv = involved.astype(float)
-        dilution = inv @ self.fragmentation
-        lead = self.lead("fragmentation", lead_held)
-        if lead.any():
-            base = np.full_like(self.fragmentation, self.cfg.fragmentation_colocated)
-            np.fill_diagonal(base, 0.0)
-            dilution[lead] = inv[lead] @ base
+        dilution = self._partner_sum(involved, lead_held, "fragmentation", self.fragmentation,
+                                     self.cfg.fragmentation_colocated)
         return 1.0 / (1.0 + dilution)
 
     def meetings(self, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import math
 import os
@@ -54,7 +53,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..errors import ConfigError
-from .results import SUMMARY_FILE, atomic_write_text, config_hash, config_yaml, read_json, run_lock
+from .results import SUMMARY_FILE, config_hash, config_yaml, read_json, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -726,12 +725,9 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
         if problem is not None:
             message = f"cannot write the run folder: {problem}"
             if ctx.progress and ctx.progress.get("sweep_dir"):  # the report counts it as failed
-                from .sweep import failure_record_path
+                from .sweep import record_unwritable
 
-                record = {"error": "PermissionError", "message": message, "overrides": overrides,
-                          "config_hash": cfg_hash, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-                atomic_write_text(failure_record_path(Path(ctx.progress["sweep_dir"]), out_dir),
-                                  json.dumps(record, indent=2))
+                record_unwritable(Path(ctx.progress["sweep_dir"]), out_dir, message, overrides, cfg_hash)
             _record(ctx, "failed", f"{what}: FAILED {message}")
             return Outcome(item.index, overrides, "failed", out_dir, config_hash=cfg_hash,
                            error=f"PermissionError: {message}", seconds=time.perf_counter() - t0)

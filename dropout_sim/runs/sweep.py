@@ -331,6 +331,14 @@ def failure_record_path(sweep_dir: Path, run_dir: Path) -> Path:
     return Path(sweep_dir) / FAILURES_DIR / (rel.replace("/", "__") + ".json")
 
 
+def record_unwritable(sweep_dir: Path, run_dir: Path, message: str, overrides: Sequence[str],
+                      cfg_hash: str) -> None:
+    """Record in the sweep folder that ``run_dir`` could not be written (the report counts it failed)."""
+    record = {"error": "PermissionError", "message": message, "overrides": list(overrides),
+              "config_hash": cfg_hash, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    atomic_write_text(failure_record_path(sweep_dir, run_dir), json.dumps(record, indent=2))
+
+
 def folder_problem(run_dir: Path) -> str | None:
     """Why a run cannot write its folder (exists but read-only, or cannot be created), or None."""
     run_dir = Path(run_dir)
@@ -437,9 +445,7 @@ def run_task(cfg: Any) -> dict | None:
         message = f"cannot write the run folder: {problem}"
         if not multirun:
             fail(message)
-        record = {"error": "PermissionError", "message": message, "overrides": overrides,
-                  "config_hash": cfg_hash, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        atomic_write_text(failure_record_path(sweep_dir, out_dir), json.dumps(record, indent=2))
+        record_unwritable(sweep_dir, out_dir, message, overrides, cfg_hash)
         record_progress(sweep_dir, "failed", f"{what}: FAILED {message}")
         return None
 
