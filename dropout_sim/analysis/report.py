@@ -164,16 +164,18 @@ def paired_differences(runs: pd.DataFrame, metric: str, baseline: str,
 # --------------------------------------------------------------------------------------
 # gathering
 # --------------------------------------------------------------------------------------
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+def _flatten(obj: Any, prefix: str = "", as_table_cell: bool = True) -> dict[str, Any]:
+    """Nested mappings as ``{"a.b.c": value}``. For a CSV cell (``as_table_cell``) lists become
+    ``"x;y"`` and None NaN; otherwise lists stay lists of strings and None stays None."""
     out: dict[str, Any] = {}
     for key, value in obj.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            out.update(_flatten(value, name + "."))
+            out.update(_flatten(value, name + ".", as_table_cell))
         elif isinstance(value, (list, tuple)):
-            out[name] = ";".join(map(str, value))
+            out[name] = ";".join(map(str, value)) if as_table_cell else [str(v) for v in value]
         else:
-            out[name] = math.nan if value is None else value
+            out[name] = math.nan if value is None and as_table_cell else value
     return out
 
 

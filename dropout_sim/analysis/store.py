@@ -43,23 +43,12 @@ def sweep_id(sweep_dir: str | Path) -> str:
     return f"{name}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
 
 
-def _flatten_config(obj: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten_config(value, name + "."))
-        elif isinstance(value, (list, tuple)):
-            out[name] = [str(v) for v in value]
-        else:
-            out[name] = value
-    return out
-
-
 def config_table(sweep: Any) -> pd.DataFrame:
     """One row per finished run of ``sweep``: ``run`` and every key of its ``config.yaml``
     (lists stay lists, e.g. ``regime.colocated``)."""
     import yaml
+
+    from .report import _flatten
 
     rows = []
     for run in sweep.ok["run"]:
@@ -68,7 +57,7 @@ def config_table(sweep: Any) -> pd.DataFrame:
             cfg = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError):
             continue
-        rows.append({"run": run, **_flatten_config(cfg)})
+        rows.append({"run": run, **_flatten(cfg, as_table_cell=False)})
     return pd.DataFrame(rows)
 
 
