@@ -1,7 +1,8 @@
 """The dashboard in a real browser: headless Chromium through Playwright (pytest-playwright).
 
-The served page is loaded, the screening-start control is changed, and the headline shown is
-compared with the numbers of the same configs run directly; a bad value shows the CLI's line
+The served page is loaded, the screening-start control is changed, and the headline, the
+completions and the downloaded per-replicate results shown are compared with the batch
+runner's numbers for the same configs; a bad value shows the CLI's line
 next to its control; the page loads nothing from outside 127.0.0.1; a screenshot is saved.
 
 Playwright uses Debian's chromium through ``executable_path`` (found by
@@ -95,20 +96,21 @@ def server(tmp_path_factory):
             proc.kill()
 
 
-def _expected_headline(overrides: list[str], baseline: list[str]) -> tuple[str, str]:
-    """The headline and scenario completion for these configs, computed without the page."""
+def _batch_runner_results(overrides: list[str], baseline: list[str]):
+    """The batch runner's outcomes for these configs (in this process, without the page) as
+    :class:`Results`, and the per-replicate completion of each."""
     from dropout_sim.app.planner import BASELINE, SCENARIO, Results
-    from dropout_sim.app.scenarios import run_condensed
-    from dropout_sim.runs.api import compose_config
+    from dropout_sim.runs.batch import BatchRunner, completion_curve
 
+    names = [(name, r) for name in (SCENARIO, BASELINE) for r in range(REPLICATES)]
+    runs = [[*(overrides if name == SCENARIO else baseline), f"replicate={r}"] for name, r in names]
+    with BatchRunner(n_jobs=1, probe=completion_curve) as runner:
+        outs = runner.run(runs)
     res = Results()
-    for name, ov in ((SCENARIO, overrides), (BASELINE, baseline)):
-        cfg = compose_config(ov)
-        for r in range(REPLICATES):
-            cfg.replicate = r
-            out = run_condensed(cfg)
-            res.add(name, r, out["summary"], out["curve"])
-    return res.headline(), f"{res.paired('completion_5y', 100.0).scenario:.1f} %"
+    for (name, r), out in zip(names, outs):
+        assert out.ok, out.error
+        res.add(name, r, out.summary, out.value)
+    return res
 
 
 def _wait_done(page, command_part: str | None = None) -> None:
@@ -130,10 +132,13 @@ def test_dashboard_in_chromium(server, page, tmp_path):
     box.fill("0")
     box.press("Enter")
     _wait_done(page, "intervention.screening_start_month=0")
-    expected, completion = _expected_headline([*BASE, "intervention.screening_start_month=0"],
-                                              [*BASE, "regime=siloed"])
-    assert page.locator("#headline").inner_text() == expected
-    assert page.locator("#scenario-completion").inner_text() == completion
+    # the numbers shown are the batch runner's numbers for the same configs
+    expected = _batch_runner_results([*BASE, "intervention.screening_start_month=0"], [*BASE, "regime=siloed"])
+    assert page.locator("#headline").inner_text() == expected.headline()
+    assert page.locator("#scenario-completion").inner_text() == \
+        f"{expected.paired('completion_5y', 100.0).scenario:.1f} %"
+    assert page.locator("#baseline-completion").inner_text() == \
+        f"{expected.paired('completion_5y', 100.0).baseline:.1f} %"
     assert "intervention.screening_start_month=0" in page.locator("#command").inner_text()
     assert page.locator("#groups").inner_text().count("track") == 2
     # Reproduce: the results and the scenario download
@@ -141,6 +146,10 @@ def test_dashboard_in_chromium(server, page, tmp_path):
         page.get_by_text("Download results CSV").click()
     rows = Path(info.value.path()).read_text().splitlines()
     assert rows[0].startswith("scenario,replicate,completion_5y") and len(rows) == 1 + 2 * REPLICATES
+    # every replicate's completion in the download is the batch runner's, to the last digit
+    shown = {(row.split(",")[0], int(row.split(",")[1])): float(row.split(",")[2]) for row in rows[1:]}
+    assert shown == {(name, r): s["completion_5y"] for name, runs in expected.summaries.items()
+                     for r, s in runs.items()}
     with page.expect_download(timeout=30_000) as info:
         page.get_by_text("Download scenario YAML").click()
     assert "screening_start_month: 0" in Path(info.value.path()).read_text()

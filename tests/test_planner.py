@@ -11,8 +11,9 @@ import pytest
 
 from dropout_sim.app.planner import (BASELINE, SCENARIO, Results, Scenario, build_controls, check_overrides,
                                      command, experiment_yaml)
-from dropout_sim.app.scenarios import LocalScenarioRunner, config_key
+from dropout_sim.app.scenarios import BatchScenarioRunner, pair_overrides
 from dropout_sim.runs.api import compose_config, run_simulation
+from dropout_sim.runs.batch import BatchRunner, Composer, completion_curve
 from dropout_sim.runs.results import config_hash, config_yaml
 from dropout_sim.runs.sweep import dropout_sim_command
 
@@ -89,43 +90,52 @@ def test_reproduce_command_and_yaml_give_the_same_config(controls, tmp_path):
     assert command(overrides, 20).endswith("'replicate=range(0,20)'")
 
 
-def test_runner_streams_paired_results_equal_to_run_simulation_caches_and_cancels():
-    base = compose_config([*BASE, "regime=siloed"])
-    scen = compose_config([*BASE, "intervention.screening_start_month=0"])
-    runner = LocalScenarioRunner(workers=2)
+def test_runner_streams_the_batch_runners_paired_numbers_pair_first_caches_and_cancels():
+    base = [*BASE, "regime=siloed"]
+    scen = [*BASE, "intervention.screening_start_month=0"]
+    runner = BatchScenarioRunner(workers=2)
     try:
+        runner.warm_up()
         handle = runner.start({BASELINE: base, SCENARIO: scen}, range(2))
-        results = Results()
+        results, first_pair = Results(), None
         for r in handle.results(timeout=120):
             results.add(r.scenario, r.replicate, r.summary, r.curve)
+            first_pair = results.pairs()[0] if first_pair is None and results.pairs() else first_pair
             assert not r.cached
         assert results.pairs() == [0, 1]
-        for name, cfg in ((BASELINE, base), (SCENARIO, scen)):
-            cfg.replicate = 1
-            direct = run_simulation(cfg).summary
-            assert results.summaries[name][1]["completion_5y"] == direct["completion_5y"]
-            assert results.curves[name][1][59] == pytest.approx(direct["completion_5y"])
+        assert first_pair == 0, "pair 0 of both scenarios is worked on first"
+        # the page's numbers are the batch runner's for the same overrides (and run_simulation's)
+        with BatchRunner(n_jobs=1, probe=completion_curve) as batch:
+            outs = batch.run([[*ov, f"replicate={i}"] for ov in (base, scen) for i in range(2)])
+        for out, (name, i) in zip(outs, [(n, i) for n in (BASELINE, SCENARIO) for i in range(2)]):
+            assert results.summaries[name][i] == out.summary
+            assert results.curves[name][i] == out.value
+        cfg = compose_config([*scen, "replicate=1"])
+        direct = run_simulation(cfg).summary
+        assert results.summaries[SCENARIO][1]["completion_5y"] == direct["completion_5y"]
+        assert results.curves[SCENARIO][1][59] == pytest.approx(direct["completion_5y"])
         diff = 100 * (results.summaries[SCENARIO][0]["completion_5y"] - results.summaries[BASELINE][0]["completion_5y"]
                       + results.summaries[SCENARIO][1]["completion_5y"] - results.summaries[BASELINE][1]["completion_5y"]) / 2
         shown = results.headline()
         assert shown.split(" pp [")[0] in {f"{diff - 0.01:+.1f}", f"{diff + 0.01:+.1f}"}, shown  # rounding at .x5
 
-        again = list(runner.start({BASELINE: base}, range(2)).results(timeout=5))
-        assert [r.cached for r in again] == [True, True], "the baseline is cached"
+        before = runner.runs_started
+        again = list(runner.start({BASELINE: base, "same config, other words": [*BASE]}, range(2)).results(timeout=30))
+        assert [r.cached for r in again] == [True] * 4, "the baseline is cached (by config hash, not wording)"
+        assert runner.runs_started == before
+        assert {r.config_hash for r in again} == {outs[0].config_hash, outs[1].config_hash}
 
-        stale = compose_config([*BASE, "intervention.risk_threshold=0.2"])
+        stale = [*BASE, "intervention.risk_threshold=0.2"]
         handle = runner.start({SCENARIO: stale}, range(2, 12))
         stream = handle.results(timeout=120)
         next(stream)
         handle.cancel()
         assert list(stream) == [], "a cancelled run yields nothing more"
-        for _ in range(600):                      # let the runs already started finish
-            if not runner._running:
-                break
-            time.sleep(0.1)
+        # the runner is free at once for the next scenario: runs in progress were stopped
+        nxt = list(runner.start({SCENARIO: [*BASE, "intervention.risk_threshold=0.3"]}, range(1)).results(timeout=120))
+        assert len(nxt) == 1 and not nxt[0].cached
         ran = sum(runner.cached(stale, r) is not None for r in range(2, 12))
         assert 1 <= ran <= 1 + runner.workers, "runs not yet started when cancelled never run"
-        assert config_key(base) != config_key(scen)
     finally:
         runner.shutdown()
 
@@ -166,7 +176,7 @@ def test_dashboard_command_refuses_bad_arguments_with_one_line(capsys):
 
 
 def test_with_a_shipped_posterior_pairs_run_draws_and_the_headline_gets_a_parameter_interval(controls):
-    from dropout_sim.app.planner import posterior_pair, shipped_posteriors, with_posterior_draw
+    from dropout_sim.app.planner import posterior_pair, shipped_posteriors
     from dropout_sim.posterior import load
 
     names = shipped_posteriors()
@@ -177,20 +187,19 @@ def test_with_a_shipped_posterior_pairs_run_draws_and_the_headline_gets_a_parame
     sc = scenario(controls, posterior=names[0], intervention__screening_start_month=0, replicates=4)
     assert sc.check() == {}
     assert f"posterior={names[0]}" in sc.baseline_overrides(), "scenario and baseline share the posterior"
-    cfg = with_posterior_draw(sc.composed[SCENARIO], 3)
-    assert (cfg.draw, cfg.replicate) == posterior_pair(3) == (1, 1)
+    assert pair_overrides(3, posterior=True) == ["draw=1", "replicate=1"] and posterior_pair(3) == (1, 1)
+    cfg = Composer().config([*sc.overrides(), *pair_overrides(3, posterior=True)])
+    assert (cfg.draw, cfg.replicate) == (1, 1)
     for key, value in load(names[0]).draw(1).items():
         section, name = key.split(".")
         assert getattr(getattr(cfg, section), name) == pytest.approx(value), key
     assert "'draw=range(0,2)' 'replicate=range(0,2)'" in command(sc.overrides(), 4, posterior=True)
 
-    runner = LocalScenarioRunner(workers=2)
-    try:
+    with BatchScenarioRunner(workers=2) as runner:
         res = Results(posterior=sc.posterior)
-        for r in runner.start(dict(sc.composed), range(4), sc.prepare()).results(timeout=300):
+        handle = runner.start({SCENARIO: sc.overrides(), BASELINE: sc.baseline_overrides()}, range(4), posterior=True)
+        for r in handle.results(timeout=300):
             res.add(r.scenario, r.replicate, r.summary, r.curve)
-    finally:
-        runner.shutdown()
     stats = res.draw_stats()
     assert stats["draws"] == 2
     assert res.headline() == (f"{stats['diff_pp']:+.1f} pp [{stats['diff_replicate_lo']:+.1f}, "

@@ -15,7 +15,8 @@ are cached (the baseline is computed once per county).
 The server listens on 127.0.0.1 only and serves every script and style itself (no CDN), so
 the page works offline. Needs the ``dashboard`` extra: ``pip install 'dropout_sim[dashboard]'``.
 Everything the page computes is in :mod:`dropout_sim.app.planner` (tested without a browser);
-runs go through a :class:`~dropout_sim.app.scenarios.ScenarioRunner`.
+runs go through a :class:`~dropout_sim.app.scenarios.ScenarioRunner` (the batch runner,
+:class:`~dropout_sim.app.scenarios.BatchScenarioRunner`).
 """
 
 from __future__ import annotations
@@ -201,9 +202,9 @@ class Dashboard:
             self.status.object = "<span id='status'>not run: fix the value marked in red</span>"
             return
         s_cfg, b_cfg = sc.composed[SCENARIO], sc.composed[BASELINE]
-        from .scenarios import config_key
+        from ..runs.results import config_hash, config_yaml
 
-        key = (config_key(s_cfg), config_key(b_cfg), sc.replicates)
+        key = (config_hash(config_yaml(s_cfg)), config_hash(config_yaml(b_cfg)), sc.replicates)
         self.scenario = sc
         self._render_reproduce()
         if key == self.current:
@@ -216,7 +217,8 @@ class Dashboard:
         self.started = time.monotonic()
         self.first_numbers_s = self.finished_s = None
         self._rendered = -1
-        self.handle = self.runner.start({BASELINE: b_cfg, SCENARIO: s_cfg}, range(sc.replicates), sc.prepare())
+        self.handle = self.runner.start({BASELINE: sc.baseline_overrides(), SCENARIO: sc.overrides()},
+                                        range(sc.replicates), posterior=bool(sc.posterior))
         self._render_panes()
 
     def _cancel(self) -> None:
@@ -394,10 +396,10 @@ def serve(port: int = DEFAULT_PORT, show: bool = True, base_overrides: Sequence[
     local_resources()
     import panel as pn
 
-    from .scenarios import LocalScenarioRunner
+    from .scenarios import BatchScenarioRunner
 
-    runner = LocalScenarioRunner(workers)
-    runner.warm_up()
+    runner = BatchScenarioRunner(workers)  # one batch runner for the app's lifetime
+    runner.warm_up()  # before the server's threads exist: the workers are forked from this process
 
     def page() -> Any:
         return Dashboard(runner, base_overrides, replicates).page

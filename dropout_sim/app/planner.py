@@ -161,16 +161,6 @@ def posterior_pair(i: int) -> tuple[int, int]:
     return i // POSTERIOR_REPLICATES, i % POSTERIOR_REPLICATES
 
 
-def with_posterior_draw(cfg: Config, i: int) -> Config:
-    """Pair ``i``'s config under ``cfg.posterior``: draw i // 2's parameters, replicate i % 2."""
-    from ..posterior import apply
-
-    out = copy.deepcopy(cfg)
-    out.draw, out.replicate = posterior_pair(i)
-    apply(out)
-    return out
-
-
 def build_controls(base: Config) -> list[Control]:
     """The page's controls for a county composed as ``base`` (defaults = its values)."""
     controls: list[Control] = []
@@ -346,10 +336,6 @@ class Scenario:
     def posterior(self) -> str | None:
         value = self.values.get("posterior", NO_POSTERIOR)
         return None if value in (None, NO_POSTERIOR) else str(value)
-
-    def prepare(self) -> Any:
-        """The runner's ``prepare`` for this scenario: posterior draws when a posterior is chosen."""
-        return with_posterior_draw if self.posterior else None
 
     def overrides(self) -> list[str]:
         """The scenario: base, county, services and early intervention (only what differs)."""

@@ -1,93 +1,65 @@
-"""Paired replicates of scenarios in the background, streamed as they finish, cancellable.
+"""Paired replicates of scenarios in the background, through the batch runner: streamed, cached, cancellable.
 
-The dashboard talks to a :class:`ScenarioRunner` only: ``start(scenarios, replicates)`` returns
-a :class:`RunHandle` whose :meth:`RunHandle.results` yields one :class:`ReplicateResult` per
-(scenario, replicate) as it finishes and whose :meth:`RunHandle.cancel` drops the work not yet
-started. :class:`LocalScenarioRunner` implements it with a process pool over
-:func:`dropout_sim.runs.api.run_simulation`; the project's batch runner can replace it behind
-the same two methods.
+The dashboard talks to a :class:`ScenarioRunner` only: ``start(scenarios, pairs)`` (scenario
+name -> its Hydra overrides) returns a :class:`RunHandle` whose :meth:`RunHandle.results`
+yields one :class:`ReplicateResult` per (scenario, pair) as it finishes and whose
+:meth:`RunHandle.cancel` stops the work of that handle. :class:`BatchScenarioRunner`
+implements it on one long-lived :class:`~dropout_sim.runs.batch.BatchRunner` (worker processes
+started once, kept warm for the app's lifetime; one composition per config-group combination),
+so the page's numbers are the batch runner's numbers for the same overrides.
 
-Each finished replicate is cached by (config hash, replicate), so the baseline of a scenario
-is computed once per county and a scenario the user returns to comes back at once.
+* **Order**: pair 0 of every scenario first, then pair 1, ... (one run per pool task), so the
+  first paired numbers arrive after one run per worker.
+* **Cache**: every finished run is kept under (the hash of its scenario's config, the pair's
+  overrides), i.e. config hash + replicate (+ posterior draw); the run's own
+  :attr:`~dropout_sim.runs.batch.Outcome.config_hash` is kept beside it. So the baseline runs
+  once per county and a scenario the user returns to comes back at once; a config that two
+  names share (a scenario equal to the baseline) runs once.
+* **Cancel**: :meth:`RunHandle.cancel` drops the runs not started and stops the runs in progress
+  within a few model months (``BatchRunner.cancel(now=True)``), so the next scenario gets the
+  workers at once.
+
 Replicate r of every scenario shares its cohort and random draws (:mod:`dropout_sim.rng`), so
 results are paired by replicate.
 """
 
 from __future__ import annotations
 
-import collections
-import copy
-import multiprocessing
-import os
 import queue
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Iterator, Mapping, Protocol, Sequence
 
-from ..schema import Config
+from ..runs.batch import BatchRunner, completion_curve
 
 
 @dataclass(frozen=True)
 class ReplicateResult:
-    """One finished run: its scenario label, replicate, summary and completion curve."""
+    """One finished run: its scenario label, pair index, summary and completion curve."""
 
     scenario: str
     replicate: int
+    """The pair index i (replicate i; with a posterior, draw i // 2 and replicate i % 2)."""
     summary: dict[str, Any]
-    """The run's ``summary.json`` content (without files being written)."""
+    """The run's ``summary.json`` content (nothing is written), or ``{"error": ...}`` if it failed."""
     curve: list[float]
     """Share of the focal cohorts completed at the end of model month 0, 1, ... (cumulative)."""
     config_hash: str
+    """The run's config hash (:attr:`~dropout_sim.runs.batch.Outcome.config_hash`)."""
     cached: bool = False
     cpu_seconds: float = 0.0
     """CPU time the run took in its worker (0 when cached)."""
 
 
-def condense(result: Any) -> dict[str, Any]:
-    """What the dashboard needs of a :class:`~dropout_sim.runs.api.RunResult` (small, picklable)."""
-    curve = [row["focal_completed"] / row["focal_students"] if row["focal_students"] else float("nan")
-             for row in result.monthly]
-    return {"summary": result.summary, "curve": curve}
+def pair_overrides(i: int, posterior: bool = False) -> list[str]:
+    """The overrides of pair ``i``: ``replicate=i``; with a posterior, draw i // 2 and replicate
+    i % 2 (:func:`dropout_sim.app.planner.posterior_pair`)."""
+    if posterior:
+        from .planner import posterior_pair
 
-
-def run_condensed(cfg: Config) -> dict[str, Any]:
-    """Run ``cfg`` in memory and condense it (module level: a process pool pickles it by name)."""
-    import time
-
-    from ..runs.api import run_simulation
-
-    t0 = time.process_time()
-    out = condense(run_simulation(cfg))
-    out["cpu_seconds"] = time.process_time() - t0
-    return out
-
-
-def config_key(cfg: Config) -> str:
-    """The hash of a config without its replicate (same for every replicate of a scenario)."""
-    from ..runs.results import config_hash, config_yaml
-
-    plain = copy.deepcopy(cfg)
-    plain.replicate = 0
-    return config_hash(config_yaml(plain))
-
-
-Prepare = Callable[[Config, int], Config]
-"""``prepare(cfg, i)``: the config of pair ``i`` of a scenario (a new object; ``cfg`` untouched)."""
-
-
-def with_replicate(cfg: Config, i: int) -> Config:
-    """The default pairing: pair ``i`` is replicate ``i``."""
-    out = copy.deepcopy(cfg)
-    out.replicate = int(i)
-    return out
-
-
-def run_key(cfg: Config) -> str:
-    """The hash of a run's full config (replicate and posterior draw included): the cache key."""
-    from ..runs.results import config_hash, config_yaml
-
-    return config_hash(config_yaml(cfg))
+        draw, rep = posterior_pair(int(i))
+        return [f"draw={draw}", f"replicate={rep}"]
+    return [f"replicate={int(i)}"]
 
 
 class RunHandle(Protocol):
@@ -96,19 +68,19 @@ class RunHandle(Protocol):
     total: int
 
     def results(self, timeout: float | None = None) -> Iterator[ReplicateResult]:
-        """Yield results as they finish (cached ones first); stop when all are in or cancelled."""
+        """Yield results as they finish (cached ones first); stop when all are in, when cancelled,
+        or when nothing arrives within ``timeout`` seconds."""
 
     def cancel(self) -> None:
-        """Drop work not yet started; results still running are cached but not yielded."""
+        """Stop this handle's work; nothing more is yielded."""
 
 
 class ScenarioRunner(Protocol):
-    """Runs paired replicates of named scenarios (name -> validated Config) in the background."""
+    """Runs paired replicates of named scenarios (name -> Hydra overrides) in the background."""
 
-    def start(self, scenarios: Mapping[str, Config], replicates: Sequence[int],
-              prepare: Prepare | None = None) -> RunHandle:
-        """Run pair ``i`` of every scenario for each ``i`` in ``replicates``; ``prepare(cfg, i)`` gives
-        that pair's config (default: replicate ``i``; the dashboard also sets a posterior draw)."""
+    def start(self, scenarios: Mapping[str, Sequence[str]], pairs: Sequence[int],
+              posterior: bool = False) -> RunHandle:
+        """Run pair ``i`` of every scenario for each ``i`` in ``pairs`` (:func:`pair_overrides`)."""
 
     def shutdown(self) -> None: ...
 
@@ -118,26 +90,23 @@ _DONE = object()
 
 @dataclass
 class _Handle:
-    runner: "LocalScenarioRunner"
-    total: int
-    keys: list[tuple[str, int]] = field(default_factory=list)
-    todo: "collections.deque" = field(default_factory=lambda: collections.deque())
-    inflight: int = 0
+    runner: "BatchScenarioRunner"
+    scenarios: dict[str, list[str]]
+    pairs: list[int]
+    posterior: bool
+    total: int = 0
     queue: "queue.Queue[Any]" = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    pending: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    finished: threading.Event = field(default_factory=threading.Event)
+    """Set when the runner is done with this handle (all delivered, failed or cancelled)."""
 
     def _deliver(self, item: ReplicateResult) -> None:
         if not self.cancelled.is_set():
             self.queue.put(item)
-        self._skip()
 
-    def _skip(self) -> None:
-        with self.lock:
-            self.pending -= 1
-            if self.pending == 0:
-                self.queue.put(_DONE)
+    def _close(self) -> None:
+        self.finished.set()
+        self.queue.put(_DONE)
 
     def results(self, timeout: float | None = None) -> Iterator[ReplicateResult]:
         while True:
@@ -146,6 +115,7 @@ class _Handle:
             except queue.Empty:
                 return
             if item is _DONE or self.cancelled.is_set():
+                self.queue.put(_DONE)  # a later call ends at once too
                 return
             yield item
 
@@ -153,129 +123,141 @@ class _Handle:
         if self.cancelled.is_set():
             return
         self.cancelled.set()
-        self.runner._release(self.keys)
+        self.runner._cancel(self)
         self.queue.put(_DONE)
 
 
-class LocalScenarioRunner:
-    """:class:`ScenarioRunner` on a local process pool (``workers`` processes, default: all cores).
+class BatchScenarioRunner:
+    """:class:`ScenarioRunner` on one long-lived :class:`~dropout_sim.runs.batch.BatchRunner`.
 
-    ``start`` submits replicate by replicate across scenarios (replicate 0 of every scenario
-    first), so the first paired numbers arrive after one run per scenario.
+    ``workers`` processes (default: all cores). Handles are served one at a time by a background thread, in the order started; the
+    dashboard cancels the old handle before it starts a new one. ``base`` overrides are shared
+    by every run (none: the scenarios' overrides are complete).
     """
 
-    def __init__(self, workers: int | None = None, cache_size: int = 5000):
-        self.workers = workers or os.cpu_count() or 1
-        # spawn: the pool must not inherit the web server's threads and sockets
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        self._cache: dict[tuple[str, int], dict[str, Any]] = {}
-        self._running: dict[tuple[str, int], Future] = {}
-        self._interest: dict[tuple[str, int], int] = {}
-        self._lock = threading.Lock()
+    def __init__(self, workers: int | None = None, base: Sequence[str] = (), cache_size: int = 5000):
+        self.batch = BatchRunner(list(base), n_jobs=workers if workers else -1, chunk_size=1,
+                                 probe=completion_curve, resume=False)
+        self.workers = self.batch.n_jobs
         self.cache_size = cache_size
+        self._cache: dict[tuple, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._todo: "queue.Queue[_Handle | None]" = queue.Queue()
+        self._active: _Handle | None = None
+        self._thread: threading.Thread | None = None
+        self.runs_started = 0
+        """Runs sent to the batch runner so far (cache misses)."""
 
+    # ---------------------------------------------------------------- life cycle
     def warm_up(self) -> None:
-        """Start the worker processes and import the model in each (so the first run is not slowed)."""
-        for fut in [self._pool.submit(_import_model) for _ in range(self.workers)]:
-            fut.result()
+        """Start the worker processes now (call before a web server starts its threads: the
+        workers are then forked from a single-threaded process) and import the model in each."""
+        self.batch.warm_up()
 
-    def cached(self, cfg: Config, replicate: int, prepare: Prepare | None = None) -> dict[str, Any] | None:
-        run_cfg = (prepare or with_replicate)(cfg, replicate)
+    def shutdown(self) -> None:
+        if self._active is not None:
+            self._active.cancel()
+        self._todo.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.batch.close()
+
+    def __enter__(self) -> "BatchScenarioRunner":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    # ---------------------------------------------------------------- the page's side
+    def start(self, scenarios: Mapping[str, Sequence[str]], pairs: Sequence[int],
+              posterior: bool = False) -> _Handle:
+        handle = _Handle(self, {k: list(v) for k, v in scenarios.items()}, [int(i) for i in pairs], bool(posterior))
+        handle.total = len(handle.scenarios) * len(handle.pairs)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="dropout-sim-dashboard-runs", daemon=True)
+            self._thread.start()
+        self._todo.put(handle)
+        return handle
+
+    def cached(self, overrides: Sequence[str], i: int, posterior: bool = False) -> dict[str, Any] | None:
+        """The cached result of pair ``i`` of the scenario ``overrides`` (None if not run; call it
+        while no handle is running: the runner's composer is not shared between threads)."""
         with self._lock:
-            return self._cache.get((run_key(run_cfg), replicate))
+            key = (self._scenario_key(list(overrides)), tuple(pair_overrides(i, posterior)))
+            return self._cache.get(key)
 
-    def start(self, scenarios: Mapping[str, Config], replicates: Sequence[int],
-              prepare: Prepare | None = None) -> _Handle:
-        prepare = prepare or with_replicate
-        handle = _Handle(self, total=len(scenarios) * len(replicates))
-        handle.pending = handle.total
-        if handle.total == 0:
-            handle.queue.put(_DONE)
-        # replicate by replicate across scenarios: pairs complete early. Cached results are
-        # delivered at once; the rest is fed to the pool ``workers`` at a time, so cancelling
-        # leaves at most ``workers`` stale runs going.
-        for r in replicates:
-            for name, cfg in scenarios.items():
-                run_cfg = prepare(cfg, int(r))
-                key = (run_key(run_cfg), int(r))
+    def _cancel(self, handle: _Handle) -> None:
+        with self._lock:
+            if self._active is handle:
+                self.batch.cancel(now=True)
+
+    # ---------------------------------------------------------------- the background thread
+    def _scenario_key(self, overrides: list[str]) -> str:
+        """The hash of a scenario's config before its pair's overrides (no validation: ~2 ms)."""
+        from ..runs.results import config_hash, config_yaml
+
+        return config_hash(config_yaml(self.batch.composer.config(overrides, validate=False)))
+
+    def _serve(self) -> None:
+        while True:
+            handle = self._todo.get()
+            if handle is None:
+                return
+            try:
+                self._run(handle)
+            except Exception as exc:  # noqa: BLE001 - a bad scenario must not stop the page's runner
+                for name in handle.scenarios:
+                    for i in handle.pairs:
+                        handle._deliver(ReplicateResult(name, i, {"error": f"{type(exc).__name__}: {exc}"}, [], ""))
+            finally:
+                with self._lock:
+                    self._active = None
+                handle._close()
+
+    def _run(self, handle: _Handle) -> None:
+        if handle.cancelled.is_set():
+            return
+        # which runs are new: pair-major order (pair 0 of every scenario first), one run per key
+        want: dict[tuple, list[tuple[str, int]]] = {}
+        runs: list[list[str]] = []
+        keys: list[tuple] = []
+        scenario_keys = {name: self._scenario_key(ov) for name, ov in handle.scenarios.items()}
+        for i in handle.pairs:
+            extra = tuple(pair_overrides(i, handle.posterior))
+            for name, ov in handle.scenarios.items():
+                key = (scenario_keys[name], extra)
                 with self._lock:
                     hit = self._cache.get(key)
                 if hit is not None:
-                    handle._deliver(ReplicateResult(name, int(r), hit["summary"], hit["curve"], key[0], cached=True))
-                else:
-                    handle.todo.append((name, key, run_cfg))
-        self._pump(handle)
-        return handle
-
-    def _pump(self, handle: _Handle) -> None:
-        """Submit the handle's next runs while it has fewer than ``workers`` in flight."""
-        while True:
-            new = False
-            with self._lock:
-                if handle.cancelled.is_set() or not handle.todo or handle.inflight >= self.workers:
-                    return
-                name, key, cfg = handle.todo.popleft()
-                hit = self._cache.get(key)
-                fut = None if hit is not None else self._running.get(key)
-                if hit is None and fut is None:
-                    fut = self._pool.submit(run_condensed, cfg)
-                    self._running[key] = fut
-                    self._interest[key] = 0
-                    new = True
-                if hit is None:
-                    self._interest[key] += 1
-                    handle.keys.append(key)
-                    handle.inflight += 1
-            if hit is not None:
-                handle._deliver(ReplicateResult(name, key[1], hit["summary"], hit["curve"], key[0], cached=True))
-                continue
-            if new:  # callbacks outside the lock: a finished future calls them at once
-                fut.add_done_callback(lambda f, key=key: self._store(key, f))
-            fut.add_done_callback(lambda f, name=name, key=key: self._finish(handle, name, key, f))
-
-    def _release(self, keys: Sequence[tuple[str, int]]) -> None:
-        """A cancelled handle no longer wants ``keys``: cancel the runs nobody else waits for."""
-        to_cancel = []
-        with self._lock:
-            for key in keys:
-                if key in self._interest:
-                    self._interest[key] -= 1
-                    if self._interest[key] <= 0 and key in self._running:
-                        to_cancel.append(self._running[key])
-        for fut in to_cancel:
-            fut.cancel()  # a run already started finishes and is cached
-
-    def _store(self, key: tuple[str, int], fut: Future) -> None:
-        with self._lock:
-            self._running.pop(key, None)
-            self._interest.pop(key, None)
-            if not fut.cancelled() and fut.exception() is None:
-                if len(self._cache) >= self.cache_size:
-                    self._cache.pop(next(iter(self._cache)))
-                self._cache[key] = fut.result()
-
-    def _finish(self, handle: _Handle, name: str, key: tuple[str, int], fut: Future) -> None:
-        with self._lock:
-            handle.inflight -= 1
-        if fut.cancelled():
-            handle._skip()
-            self._pump(handle)
+                    handle._deliver(ReplicateResult(name, i, hit["summary"], hit["curve"], hit["config_hash"],
+                                                    cached=True))
+                    continue
+                if key not in want:
+                    want[key] = []
+                    runs.append([*ov, *extra])
+                    keys.append(key)
+                want[key].append((name, i))
+        if not runs:
             return
-        exc = fut.exception()
-        if exc is not None:
-            result = ReplicateResult(name, key[1], {"error": f"{type(exc).__name__}: {exc}"}, [], key[0])
-        else:
-            out = fut.result()
-            result = ReplicateResult(name, key[1], out["summary"], out["curve"], key[0],
-                                     cpu_seconds=out.get("cpu_seconds", 0.0))
-        handle._deliver(result)
-        self._pump(handle)
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _import_model() -> bool:
-    from ..runs import api  # noqa: F401
-
-    return True
+        with self._lock:
+            if handle.cancelled.is_set():
+                return
+            self.batch.reset()
+            self._active = handle
+        self.runs_started += len(runs)
+        items, skipped = self.batch.plan(runs)
+        for out in self.batch.iter_planned(items, skipped):
+            key = keys[out.index]
+            if out.ok:
+                entry = {"summary": out.summary, "curve": list(out.value or []), "config_hash": out.config_hash}
+                with self._lock:
+                    if len(self._cache) >= self.cache_size:
+                        self._cache.pop(next(iter(self._cache)))
+                    self._cache[key] = entry
+                for name, i in want[key]:
+                    handle._deliver(ReplicateResult(name, i, out.summary, entry["curve"], out.config_hash or "",
+                                                    cpu_seconds=out.cpu_seconds))
+            elif out.status == "failed":
+                for name, i in want[key]:
+                    handle._deliver(ReplicateResult(name, i, {"error": out.error or "failed"}, [],
+                                                    out.config_hash or ""))

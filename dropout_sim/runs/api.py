@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,6 +18,10 @@ from ..schema import Config, register_configs, to_config
 
 CONFIG_MODULE = "dropout_sim.configs"
 CONFIG_NAME = "config"
+
+HYDRA_LOCK = threading.RLock()
+"""Held while Hydra composes (its global state is not thread-safe): a web server validating a
+scenario in one thread while the batch runner composes in another (the dashboard) takes turns."""
 
 
 def compose_config(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> Config:
@@ -34,11 +39,12 @@ def compose_dictconfig(overrides: Sequence[str] = (), config_name: str = CONFIG_
     from hydra.core.global_hydra import GlobalHydra
 
     register_configs()
-    gh = GlobalHydra.instance()
-    if gh.is_initialized():
-        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
-    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+    with HYDRA_LOCK:
+        gh = GlobalHydra.instance()
+        if gh.is_initialized():
+            return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 BASE_MEMORY_MB = 150.0

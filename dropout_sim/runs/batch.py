@@ -99,6 +99,9 @@ class Outcome:
     error: str | None = None
     """``"<ExceptionType>: message"`` of a failed run."""
     seconds: float = 0.0
+    """Wall time of the run in its worker (configuration, simulation, writing)."""
+    cpu_seconds: float = 0.0
+    """CPU time of the run in its worker (less sensitive than ``seconds`` to a busy machine)."""
 
     @property
     def ok(self) -> bool:
@@ -491,18 +494,27 @@ class _hydra_initialized:
         from hydra.core.global_hydra import GlobalHydra
 
         from ..schema import register_configs
-        from .api import CONFIG_MODULE
+        from .api import CONFIG_MODULE, HYDRA_LOCK
 
         register_configs()
+        self._lock = HYDRA_LOCK
+        self._lock.acquire()  # Hydra's global state: one thread at a time (see api.HYDRA_LOCK)
         self._ctx = None
-        if not GlobalHydra.instance().is_initialized():
-            self._ctx = initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3")
-            self._ctx.__enter__()
+        try:
+            if not GlobalHydra.instance().is_initialized():
+                self._ctx = initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3")
+                self._ctx.__enter__()
+        except BaseException:
+            self._lock.release()
+            raise
         return self
 
     def __exit__(self, *exc):
-        if self._ctx is not None:
-            self._ctx.__exit__(*exc)
+        try:
+            if self._ctx is not None:
+                self._ctx.__exit__(*exc)
+        finally:
+            self._lock.release()
         return False
 
 
@@ -548,10 +560,36 @@ class _Item:
 
 
 _CANCEL = None  # the cancel event a pool worker was started with
+_ABORT = None   # set: runs in progress stop too (between months), see BatchRunner.cancel(now=True)
+ABORT_CHECK_MONTHS = 3
+"""A run in a pool worker looks at the abort event every this many model months."""
 
 
 def _cancelled() -> bool:
     return _CANCEL is not None and _CANCEL.is_set()
+
+
+class _Aborted(Exception):
+    """The run was stopped part-way by ``BatchRunner.cancel(now=True)``."""
+
+
+def _run_model(model: Any) -> None:
+    """``model.run()``; in a pool worker in slices of :data:`ABORT_CHECK_MONTHS` months, so that
+    ``cancel(now=True)`` stops a run in progress (the same months, steps and numbers either way)."""
+    if _ABORT is None or not hasattr(model, "months") or not hasattr(model, "month"):
+        model.run()
+        return
+    while model.month < model.months:
+        if _ABORT.is_set():
+            raise _Aborted()
+        model.run(min(ABORT_CHECK_MONTHS, model.months - model.month))
+
+
+def completion_curve(model: Any) -> list[float]:
+    """A probe: the share of the focal cohorts completed at the end of each focal month (month
+    0, 1, ...; cumulative; the value at index 59 is completion within 60 months)."""
+    return [row["focal_completed"] / row["focal_students"] if row["focal_students"] else float("nan")
+            for row in model.recorder.rows]
 
 
 def _run_chunk(ctx: _Context, items: list[_Item]) -> list[Outcome]:
@@ -673,7 +711,7 @@ def _simulate(ctx: "_Context", item: "_Item", config_text: str, config, cfg_text
         from ..model.model import DropoutModel
 
         model = DropoutModel(config)
-        model.run()
+        _run_model(model)
         if out_dir is not None:
             from .results import write_run
 
@@ -681,6 +719,9 @@ def _simulate(ctx: "_Context", item: "_Item", config_text: str, config, cfg_text
         else:
             summary = _summary(model)
         value = ctx.probe(model) if ctx.probe is not None else None
+    except _Aborted:  # cancel(now=True): nothing written beyond the cleared folder; re-runs next time
+        return Outcome(item.index, overrides, "cancelled", out_dir, config_hash=cfg_hash,
+                       seconds=time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, the batch goes on
         import traceback
 
@@ -697,6 +738,13 @@ def _simulate(ctx: "_Context", item: "_Item", config_text: str, config, cfg_text
 
 
 def _run_one(ctx: _Context, item: _Item) -> Outcome:
+    c0 = time.process_time()
+    outcome = _run_one_untimed(ctx, item)
+    outcome.cpu_seconds = time.process_time() - c0
+    return outcome
+
+
+def _run_one_untimed(ctx: _Context, item: _Item) -> Outcome:
     from .sweep import clear_run_dir, describe_completion, write_failure
 
     t0 = time.perf_counter()
@@ -750,12 +798,12 @@ def _run_one(ctx: _Context, item: _Item) -> Outcome:
 # --------------------------------------------------------------------------------------
 # worker processes
 # --------------------------------------------------------------------------------------
-def _init_worker(cancel: Any, parent_pid: int) -> None:
-    """Pool worker start-up: remember the cancel event; exit when the parent process is gone."""
+def _init_worker(cancel: Any, parent_pid: int, abort: Any = None) -> None:
+    """Pool worker start-up: remember the cancel and abort events; exit when the parent process is gone."""
     import signal
 
-    global _CANCEL
-    _CANCEL = cancel
+    global _CANCEL, _ABORT
+    _CANCEL, _ABORT = cancel, abort
     logging.getLogger("MESA").setLevel(logging.WARNING)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops the workers)
 
@@ -774,6 +822,15 @@ def _init_worker(cancel: Any, parent_pid: int) -> None:
                 pass
 
     threading.Thread(target=watch, name="dropout-sim-parent-watch", daemon=True).start()
+
+
+def _warm_worker(pause: float) -> bool:
+    """Import what a run needs (in a pool worker); the pause lets every worker take one call."""
+    from ..model import metrics, model  # noqa: F401
+    from . import results  # noqa: F401
+
+    time.sleep(pause)
+    return True
 
 
 def _mp_context():
@@ -865,6 +922,7 @@ class BatchRunner:
         self.progress = progress
         self._pool = None
         self._cancel = None
+        self._abort = None
         self._cancel_local = threading.Event()
         self.jobs: list = []
         """submitit jobs of the last SLURM batch"""
@@ -890,12 +948,31 @@ class BatchRunner:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def cancel(self) -> None:
+    def cancel(self, now: bool = False) -> None:
         """Cancel the current batch from any thread: chunks not started are dropped, running
-        chunks stop after their current run; :meth:`iter` then ends."""
+        chunks stop after their current run; :meth:`iter` then ends. ``now=True``: runs in
+        progress in the worker processes stop too, within a few model months (they come back as
+        ``cancelled``, and a run folder they were writing holds no ``summary.json``)."""
         self._cancel_local.set()
         if self._cancel is not None:
             self._cancel.set()
+        if now and self._abort is not None:
+            self._abort.set()
+
+    def reset(self) -> None:
+        """Clear an earlier :meth:`cancel` (:meth:`iter` and :meth:`run` do this themselves; a
+        caller of :meth:`iter_planned` calls it before planning, so that a cancel arriving in
+        between is not lost)."""
+        self._reset()
+
+    def warm_up(self) -> None:
+        """Start the worker processes now and import the model in each (an interactive caller's
+        first runs then start at once). Does nothing with ``n_jobs=1`` or another executor."""
+        if self.executor != "local" or self.n_jobs == 1:
+            return
+        pool = self._executor()
+        for fut in [pool.submit(_warm_worker, 0.05) for _ in range(self.n_jobs)]:
+            fut.result()
 
     def _executor(self):
         if self._pool is None:
@@ -903,8 +980,9 @@ class BatchRunner:
 
             ctx = _mp_context()
             self._cancel = ctx.Event()
+            self._abort = ctx.Event()
             self._pool = ProcessPoolExecutor(self.n_jobs, mp_context=ctx, initializer=_init_worker,
-                                             initargs=(self._cancel, os.getpid()))
+                                             initargs=(self._cancel, os.getpid(), self._abort))
         return self._pool
 
     # -- planning -----------------------------------------------------------------------
@@ -997,6 +1075,8 @@ class BatchRunner:
         self._cancel_local.clear()
         if self._cancel is not None:
             self._cancel.clear()
+        if self._abort is not None:
+            self._abort.clear()
         self.jobs = []
 
     def iter(self, runs: Sequence[Sequence[str]], out_dirs: Sequence[str | Path | None] | None = None,
