@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
 """Dashboard speed: time to first numbers and to 20 paired replicates of a 3,000-student county.
 
-Measures what the page waits for after a control changes, through the same code path:
-validation (:meth:`Scenario.check`, which composes scenario and baseline with Hydra) and the
-background runner (:class:`~dropout_sim.app.scenarios.LocalScenarioRunner`, worker processes
-already started, as in ``dropout-sim dashboard``). Two cases:
+Measures what the page waits for after a control changes, through the page's own code path:
+validation (:meth:`Scenario.check`, which composes scenario and baseline as the CLI does) and
+the page's runner (:class:`~dropout_sim.app.scenarios.BatchScenarioRunner`: one long-lived
+batch runner, worker processes already started, as in ``dropout-sim dashboard``). Cases:
 
-* **cold**: neither scenario nor baseline has run (the page's first load): 2 x N runs;
-* **slider moved**: screening start 4 -> 0 with the baseline cached: N runs.
+* **cold**: neither scenario nor baseline has run (a new county): 2 x N runs;
+* **slider moved**: screening start -> 0 with the baseline cached: N runs;
+* **moved mid-run**: a scenario is 1 s into its runs when the slider moves again: the old
+  work is cancelled (runs in progress stopped) and the new scenario runs (baseline cached).
 
-"First numbers" = the first pair (scenario and baseline replicate 0) is in. The page adds up to
-0.3 s of debounce and 0.25 s of polling on top. Wall times depend on the machine's load (the
-load average is printed beside them); the CPU seconds per run do much less, so the last two
-columns estimate an idle machine: validation plus one run's CPU time for the first pair (the
-scenario's and the baseline's first runs go to two workers at once), and the runs' CPU time
-spread over the workers for all pairs.
+"First numbers" = the first pair (scenario and baseline of one replicate) is in. The page adds
+up to 0.3 s of debounce and 0.25 s of polling on top. The machine may be shared: the load
+average is printed beside each case, with the runs' CPU seconds and an estimate for an idle
+machine (validation + one run's CPU for the first pair; all runs' CPU over the workers for all
+pairs). ``--repeat`` measures everything again with a fresh runner (nothing cached).
+``--profile`` also splits one run's CPU into the simulation and the batch runner's own work.
 
-    python experiments/bench_dashboard.py [--size 3000] [--replicates 20] [--workers 2]
+    python experiments/bench_dashboard.py [--size 3000] [--replicates 20] [--workers 2] [--repeat 2] [--profile]
 """
 
 from __future__ import annotations
@@ -27,33 +29,75 @@ import sys
 import time
 
 from dropout_sim.app.planner import BASELINE, SCENARIO, Results, Scenario, build_controls
-from dropout_sim.app.scenarios import LocalScenarioRunner
+from dropout_sim.app.scenarios import BatchScenarioRunner
 from dropout_sim.runs.api import compose_config
 
+HEADER = (f"{'case':<15} {'check s':>8} {'first pair s':>13} {'all pairs s':>12} {'runs':>5} {'CPU s/run':>10} "
+          f"{'idle first':>11} {'idle all':>10}  {'load (1 min) before/after':>26}  headline")
 
-def measure(runner: LocalScenarioRunner, sc: Scenario, label: str) -> None:
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def measure(runner: BatchScenarioRunner, sc: Scenario, label: str, interrupt: Scenario | None = None) -> dict:
+    load0 = _load()
+    if interrupt is not None:  # the previous scenario runs for 1 s, then the slider moves
+        assert not interrupt.check()
+        old = runner.start({BASELINE: interrupt.baseline_overrides(), SCENARIO: interrupt.overrides()},
+                           range(interrupt.replicates))
+        time.sleep(1.0)
+        old.cancel()
     t0 = time.perf_counter()
     errors = sc.check()
     assert not errors, errors
     t_check = time.perf_counter() - t0
-    handle = runner.start({BASELINE: sc.composed[BASELINE], SCENARIO: sc.composed[SCENARIO]}, range(sc.replicates))
+    handle = runner.start({BASELINE: sc.baseline_overrides(), SCENARIO: sc.overrides()}, range(sc.replicates))
     res = Results()
     first = None
     cpu: list[float] = []
     for r in handle.results(timeout=600):
+        assert "error" not in r.summary, r.summary
         res.add(r.scenario, r.replicate, r.summary, r.curve)
         if not r.cached:
             cpu.append(r.cpu_seconds)
         if first is None and res.pairs():
             first = time.perf_counter() - t0
     total = time.perf_counter() - t0
-    # on an idle machine: validation + one run per uncached scenario for the first pair, and the
-    # runs' CPU time spread over the workers for all pairs
+    assert len(res.pairs()) == sc.replicates
     per_run = sum(cpu) / len(cpu) if cpu else 0.0
     first_idle = t_check + per_run
     all_idle = t_check + sum(cpu) / runner.workers
-    print(f"{label:<14} {t_check:>8.2f} {first:>13.2f} {total:>12.2f} {len(cpu):>5} {per_run:>10.2f} "
-          f"{first_idle:>11.1f} {all_idle:>10.1f}  {res.headline():<24} load {os.getloadavg()[0]:.1f}", flush=True)
+    load1 = _load()
+    print(f"{label:<15} {t_check:>8.2f} {first:>13.2f} {total:>12.2f} {len(cpu):>5} {per_run:>10.2f} "
+          f"{first_idle:>11.1f} {all_idle:>10.1f}  {load0:>12.1f} / {load1:<11.1f}  {res.headline()}", flush=True)
+    return {"case": label, "first": first, "all": total, "runs": len(cpu), "cpu_per_run": per_run,
+            "load": (load0, load1)}
+
+
+def profile(base: list[str], n: int = 3) -> None:
+    """One process: the bare simulation's CPU per run against the batch runner's (config build,
+    validation, hash, summary, the curve probe)."""
+    from dropout_sim.model.model import DropoutModel
+    from dropout_sim.runs.batch import BatchRunner, completion_curve
+
+    cfg = compose_config(base)
+    DropoutModel(cfg).run()  # warm
+    t = time.process_time()
+    for i in range(n):
+        cfg.replicate = i
+        model = DropoutModel(cfg)
+        model.run()
+    bare = (time.process_time() - t) / n
+    with BatchRunner(base, n_jobs=1, probe=completion_curve, resume=False) as runner:
+        runner.run([["replicate=99"]])  # compositions warmed up
+        t = time.process_time()
+        outs = runner.run([[f"replicate={i}"] for i in range(n)])
+        batch = (time.process_time() - t) / n
+    assert all(o.ok for o in outs)
+    print(f"profile (one process, {n} runs): simulation alone {bare:.3f} s CPU per run; through the batch "
+          f"runner {batch:.3f} s ({(batch - bare) * 1000:+.0f} ms, {100 * (batch - bare) / batch:.1f} % not "
+          f"simulation); load {_load():.1f}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,27 +105,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=3000, help="students per cohort")
     parser.add_argument("--replicates", type=int, default=20)
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--repeat", type=int, default=1, help="measure everything this many times")
+    parser.add_argument("--profile", action="store_true", help="also split a run's CPU (simulation / runner)")
     args = parser.parse_args(argv)
     base = [f"cohort.size={args.size}"]
     controls = build_controls(compose_config(base))
     values = {c.key: c.default for c in controls}
     values["replicates"] = args.replicates
-    runner = LocalScenarioRunner(args.workers)
-    t0 = time.perf_counter()
-    runner.warm_up()
-    print(f"dashboard runner: {args.size:,}-student county (warm-up {compose_config(base).county.warmup_years} y, "
-          f"72 months), {args.replicates} paired replicates, {runner.workers} workers, {os.cpu_count()} CPUs; "
-          f"workers started in {time.perf_counter() - t0:.1f} s")
-    print(f"{'case':<14} {'check s':>8} {'first pair s':>13} {'all pairs s':>12} {'runs':>5} {'CPU s/run':>10} "
-          f"{'idle first':>11} {'idle all':>10}  {'headline':<24}")
-    try:
-        # nothing cached: a scenario (screening from month 8) and the baseline, 2 x N runs. (The page's
-        # very first load shows today's services against themselves: one config, N runs.)
-        measure(runner, Scenario(controls, dict(values, **{"intervention.screening_start_month": 8}), base), "cold")
-        measure(runner, Scenario(controls, dict(values, **{"intervention.screening_start_month": 0}), base),
-                "slider moved")
-    finally:
-        runner.shutdown()
+    county = compose_config(base).county
+
+    def sc(**kw) -> Scenario:
+        return Scenario(controls, dict(values, **kw), base)
+
+    if args.profile:
+        profile(base)
+    for rep in range(args.repeat):
+        runner = BatchScenarioRunner(args.workers)
+        t0 = time.perf_counter()
+        runner.warm_up()
+        if rep == 0:
+            print(f"dashboard runner: {args.size:,}-student county (warm-up {county.warmup_years} y), "
+                  f"{args.replicates} paired replicates, {runner.workers} workers, {os.cpu_count()} CPUs; "
+                  f"workers started in {time.perf_counter() - t0:.1f} s")
+            print(HEADER)
+        try:
+            # nothing cached: a scenario (screening from month 8) and the baseline, 2 x N runs
+            measure(runner, sc(**{"intervention.screening_start_month": 8}), "cold")
+            measure(runner, sc(**{"intervention.screening_start_month": 0}), "slider moved")
+            measure(runner, sc(**{"intervention.screening_start_month": 2}), "moved mid-run",
+                    interrupt=sc(**{"intervention.screening_start_month": 1}))
+        finally:
+            runner.shutdown()
+    print(f"load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min)")
     return 0
 
 

@@ -269,3 +269,26 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_cancel_now_stops_a_run_in_progress_between_months_and_slicing_changes_no_number(monkeypatch):
+    import threading
+
+    from dropout_sim.model.metrics import summary
+    from dropout_sim.model.model import DropoutModel
+    from dropout_sim.runs import batch
+
+    cfg = compose_config(SMALL)
+    abort = threading.Event()
+    monkeypatch.setattr(batch, "_ABORT", abort)  # what a pool worker holds
+    sliced = DropoutModel(cfg)
+    batch._run_model(sliced)  # in slices of ABORT_CHECK_MONTHS months
+    whole = DropoutModel(cfg).run()
+    assert sliced.month == sliced.months and summary(sliced) == summary(whole)
+    assert batch.completion_curve(sliced)[59] == pytest.approx(summary(whole)["completion_5y"])
+
+    abort.set()  # BatchRunner.cancel(now=True)
+    stopped = DropoutModel(cfg)
+    with pytest.raises(batch._Aborted):
+        batch._run_model(stopped)
+    assert stopped.month < stopped.months

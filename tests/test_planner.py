@@ -57,6 +57,7 @@ def test_scenario_overrides_and_the_siloed_baseline_in_the_same_county(controls)
     assert sc.check() == {}
     cfg, err = check_overrides(sc.overrides())
     assert err is None and cfg.regime.colocated == ["school", "ppt"] and cfg.cohort.size == 500
+    assert config_yaml(cfg) == config_yaml(compose_config(sc.overrides())), "the batch runner's composition = the CLI's"
 
 
 def test_a_bad_value_gives_the_clis_line_next_to_its_control(controls, tmp_path):

@@ -399,7 +399,9 @@ def serve(port: int = DEFAULT_PORT, show: bool = True, base_overrides: Sequence[
     from .scenarios import BatchScenarioRunner
 
     runner = BatchScenarioRunner(workers)  # one batch runner for the app's lifetime
-    runner.warm_up()  # before the server's threads exist: the workers are forked from this process
+    # before the server's threads exist (the workers are forked from this process); the
+    # starting county's scenario and baseline composed ahead
+    runner.warm_up([list(base_overrides), [*base_overrides, "regime=siloed"]])
 
     def page() -> Any:
         return Dashboard(runner, base_overrides, replicates).page

@@ -23,7 +23,6 @@ import copy
 import io
 import math
 import shlex
-import threading
 from collections import OrderedDict
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Mapping, Sequence
@@ -250,26 +249,47 @@ def cli_error(exc: BaseException) -> str:
 
 
 _COMPOSED: "OrderedDict[tuple[str, ...], tuple[Config | None, str | None]]" = OrderedDict()
-_COMPOSE_LOCK = threading.Lock()
+_COMPOSER: list = []
+
+
+def _fast_config(overrides: Sequence[str]) -> Config | None:
+    """The validated config through the batch runner's :class:`~dropout_sim.runs.batch.Composer`
+    (Hydra once per config-group combination, values applied: milliseconds instead of a
+    composition), or None on any problem (the caller then composes as the CLI does, for its
+    exact message). Call with ``HYDRA_LOCK`` held: the composer's nodes are shared."""
+    from ..runs.batch import Composer
+
+    if not _COMPOSER:
+        _COMPOSER.append(Composer())
+    try:
+        return _COMPOSER[0].config(list(overrides))
+    except Exception:  # noqa: BLE001 - any problem: the CLI's composition gives the message
+        return None
 
 
 def check_overrides(overrides: Sequence[str]) -> tuple[Config | None, str | None]:
     """Compose and validate ``overrides`` as the CLI does: (config, None) or (None, the CLI's line).
 
-    Results are remembered (the baseline and a scenario the user returns to compose once); the
-    caller gets its own copy of the config."""
+    The config is the batch runner's composition (the same config and hash as the CLI's, see
+    :class:`~dropout_sim.runs.batch.Composer`); a bad value gets the CLI's own composition and
+    message. Results are remembered (the baseline and a scenario the user returns to compose
+    once); the caller gets its own copy of the config."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ..runs.api import compose_config
+    from ..runs.api import HYDRA_LOCK, compose_config
 
     key = tuple(overrides)
-    with _COMPOSE_LOCK:  # Hydra's global state is not thread-safe
+    with HYDRA_LOCK:  # Hydra's global state and the composer's nodes are not thread-safe
         if key not in _COMPOSED:
-            try:
-                _COMPOSED[key] = (compose_config(list(overrides)), None)
-            except (ConfigError, HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
-                _COMPOSED[key] = (None, cli_error(exc))
+            cfg = _fast_config(overrides)
+            if cfg is not None:
+                _COMPOSED[key] = (cfg, None)
+            else:
+                try:
+                    _COMPOSED[key] = (compose_config(list(overrides)), None)
+                except (ConfigError, HydraException, OmegaConfBaseException, ValueError, KeyError) as exc:
+                    _COMPOSED[key] = (None, cli_error(exc))
             if len(_COMPOSED) > 256:
                 _COMPOSED.popitem(last=False)
         cfg, err = _COMPOSED[key]

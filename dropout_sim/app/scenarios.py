@@ -149,10 +149,15 @@ class BatchScenarioRunner:
         """Runs sent to the batch runner so far (cache misses)."""
 
     # ---------------------------------------------------------------- life cycle
-    def warm_up(self) -> None:
+    def warm_up(self, scenarios: Sequence[Sequence[str]] = ()) -> None:
         """Start the worker processes now (call before a web server starts its threads: the
-        workers are then forked from a single-threaded process) and import the model in each."""
+        workers are then forked from a single-threaded process) and import the model in each;
+        compose the config-group combinations of ``scenarios`` (override lists) ahead, so the
+        first runs of those scenarios start without a Hydra composition."""
         self.batch.warm_up()
+        with self._lock:
+            for overrides in scenarios:
+                self._scenario_key(list(overrides))
 
     def shutdown(self) -> None:
         if self._active is not None:
