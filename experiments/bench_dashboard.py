@@ -18,7 +18,15 @@ machine (validation + one run's CPU for the first pair; all runs' CPU over the w
 pairs). ``--repeat`` measures everything again with a fresh runner (nothing cached).
 ``--profile`` also splits one run's CPU into the simulation and the batch runner's own work.
 
-    python experiments/bench_dashboard.py [--size 3000] [--replicates 20] [--workers 2] [--repeat 2] [--profile]
+``--page`` measures the served page itself in headless Chromium (needs the test extra and
+Debian's chromium), from the key press to the numbers on the screen: ``dropout-sim dashboard``
+is started, the page loaded (today's services against the baseline: one config, N runs), then
+the screening-start box is set to 0 (baseline cached: N runs), then the vocational share is
+changed (a new county: 2 x N runs). Printed: seconds from Enter until the new scenario's first
+headline and until all pairs are in (debounce, polling and drawing included), the times the
+page reports itself, and the CPU seconds the server process (not its workers) used.
+
+    python experiments/bench_dashboard.py [--size 3000] [--replicates 20] [--workers 2] [--repeat 2] [--profile] [--page]
 """
 
 from __future__ import annotations
@@ -100,6 +108,84 @@ def profile(base: list[str], n: int = 3) -> None:
           f"simulation); load {_load():.1f}", flush=True)
 
 
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` itself, from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def page(size: int, replicates: int, workers: int | None, repeat: int) -> None:
+    """The served page in headless Chromium: key press -> first headline / all pairs."""
+    import socket
+    import subprocess
+    import urllib.request
+
+    from dropout_sim.app.browser import HOW_TO_GET, find_chromium, launch_args
+
+    chromium = find_chromium()
+    if chromium is None:
+        print(f"--page: no Chromium: {HOW_TO_GET}")
+        return
+    from playwright.sync_api import sync_playwright
+
+    vocational = compose_config([f"cohort.size={size}"]).cohort.vocational_share
+    print(f"page ({size:,} students, {replicates} pairs, workers {workers or 'all'}): seconds from Enter")
+    print(f"{'case':<34} {'runs':>5} {'first headline s':>17} {'all pairs s':>12} {'page says':<44} "
+          f"{'server CPU s':>12}  load before/after")
+    for _ in range(repeat):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        cmd = [sys.executable, "-m", "dropout_sim", "dashboard", "--no-browser", "--port", str(port),
+               "--replicates", str(replicates), f"cohort.size={size}"]
+        if workers:
+            cmd[5:5] = ["--workers", str(workers)]
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen(url, timeout=5).read()
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=launch_args())
+                pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+                def case(label: str, runs: int, act, command_part: str | None) -> None:
+                    load0, cpu0 = _load(), _cpu_of(server.pid)
+                    t0 = time.perf_counter()
+                    act()
+                    if command_part:
+                        pg.locator("#command").filter(has_text=command_part).wait_for(timeout=600_000)
+                    pg.locator("#headline").filter(has_text=" pp").wait_for(timeout=600_000)
+                    first = time.perf_counter() - t0
+                    pg.locator("#status[data-state=done]").wait_for(timeout=600_000)
+                    total = time.perf_counter() - t0
+                    says = pg.locator("#status").inner_text().split("), ", 1)[-1]
+                    print(f"{label:<34} {runs:>5} {first:>17.2f} {total:>12.2f} {says:<44} "
+                          f"{_cpu_of(server.pid) - cpu0:>12.1f}  {load0:.1f} / {_load():.1f}", flush=True)
+
+                def typed(css: str, value: str):
+                    def act() -> None:
+                        box = pg.locator(f"{css} input").first
+                        box.fill(value)
+                        box.press("Enter")
+                    return act
+
+                case("page load (today vs baseline)", replicates, lambda: pg.goto(url), None)
+                case("screening start 0 (baseline cached)", replicates,
+                     typed(".ctl-intervention-screening_start_month", "0"), "intervention.screening_start_month=0")
+                share = round(vocational + 0.01, 2)
+                case(f"vocational share {share:g} (new county)", 2 * replicates,
+                     typed(".ctl-cohort-vocational_share", f"{share:g}"), f"cohort.vocational_share={share:g}")
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=3000, help="students per cohort")
@@ -107,7 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--repeat", type=int, default=1, help="measure everything this many times")
     parser.add_argument("--profile", action="store_true", help="also split a run's CPU (simulation / runner)")
+    parser.add_argument("--page", action="store_true", help="only measure the served page in headless Chromium")
     args = parser.parse_args(argv)
+    if args.page:
+        page(args.size, args.replicates, args.workers, args.repeat)
+        print(f"load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min)")
+        return 0
     base = [f"cohort.size={args.size}"]
     controls = build_controls(compose_config(base))
     values = {c.key: c.default for c in controls}
@@ -122,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(args.repeat):
         runner = BatchScenarioRunner(args.workers)
         t0 = time.perf_counter()
-        runner.warm_up()
+        runner.warm_up([base, [*base, "regime=siloed"]])  # as `dropout-sim dashboard` does
+        assert not sc().check()  # the page validated its first scenario on load
         if rep == 0:
             print(f"dashboard runner: {args.size:,}-student county (warm-up {county.warmup_years} y), "
                   f"{args.replicates} paired replicates, {runner.workers} workers, {os.cpu_count()} CPUs; "

@@ -34,6 +34,9 @@ from .planner import (BASELINE, SCENARIO, Control, Results, Scenario, build_cont
 DEFAULT_PORT = 5006
 POLL_MS = 250
 DEBOUNCE_S = 0.3
+REDRAW_S = 1.0
+"""While replicates stream in, the page is redrawn at most this often (the first pair and the
+last run at once): drawing the curves takes CPU the runs on a small machine need."""
 
 BLUE, GREY = "#1f77b4", "#7f7f7f"
 
@@ -90,6 +93,8 @@ class Dashboard:
         self.scenario: Scenario | None = None
         self._dirty_at: float | None = time.monotonic()
         self._rendered = -1
+        self._rendered_at = 0.0
+        self._rendered_pairs = 0
         self._build()
 
     # ---------------------------------------------------------------- widgets
@@ -144,7 +149,7 @@ class Dashboard:
         self.progress = pn.indicators.Progress(value=0, max=1, width=300, bar_color="primary", name="progress")
         self.status = pn.pane.HTML("<span id='status'>starting</span>")
         self.headline = pn.pane.HTML(self._headline_html(), sizing_mode="stretch_width")
-        self.curve = pn.pane.Matplotlib(None, dpi=96, tight=True, format="png", width=640, height=400)
+        self.curve = pn.pane.Matplotlib(None, dpi=96, tight=False, format="png", width=640, height=400)
         self.process = pn.pane.HTML("")
         self.agency = pn.pane.HTML("")
         self.costs = pn.pane.HTML("")
@@ -243,7 +248,8 @@ class Dashboard:
             self.first_numbers_s = time.monotonic() - self.started
         if done >= self.total and self.finished_s is None:
             self.finished_s = time.monotonic() - self.started
-        if done != self._rendered:
+        if done != self._rendered and (done >= self.total or self._rendered_pairs == 0 and self.results.pairs()
+                                       or time.monotonic() - self._rendered_at >= REDRAW_S):
             self._render()
 
     # ---------------------------------------------------------------- rendering
@@ -268,6 +274,8 @@ class Dashboard:
         r = self.results
         done, total = r.done + len(self.failures), max(self.total, 1)
         self._rendered = done
+        self._rendered_at = time.monotonic()
+        self._rendered_pairs = len(r.pairs())
         self.progress.max = total
         self.progress.value = min(done, total)
         state = "done" if done >= total else "running"
@@ -347,7 +355,7 @@ class Dashboard:
         ax.set_title("Completion curves, mean and 95 % band over replicates", fontsize=10)
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.93)  # fixed: a tight layout costs a redraw
         return fig
 
     def _render_reproduce(self) -> None:
@@ -390,6 +398,20 @@ def local_resources() -> None:
     pn.extension(design="native", inline=False)
 
 
+def _warm_matplotlib() -> None:
+    """Draw one figure now: Matplotlib's first figure in a process takes most of a second
+    (fonts), which would otherwise delay the first numbers of the first page."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], label="x")
+    ax.legend()
+    fig.savefig(io.BytesIO(), format="png", dpi=96)
+
+
 def serve(port: int = DEFAULT_PORT, show: bool = True, base_overrides: Sequence[str] = (),
           replicates: int = 20, workers: int | None = None) -> None:
     """Serve the dashboard on 127.0.0.1:``port`` until interrupted."""
@@ -402,6 +424,9 @@ def serve(port: int = DEFAULT_PORT, show: bool = True, base_overrides: Sequence[
     # before the server's threads exist (the workers are forked from this process); the
     # starting county's scenario and baseline composed ahead
     runner.warm_up([list(base_overrides), [*base_overrides, "regime=siloed"]])
+    for overrides in ([*base_overrides], [*base_overrides, "regime=siloed"]):
+        check_overrides(overrides)  # the page's validation composes them once, now
+    _warm_matplotlib()
 
     def page() -> Any:
         return Dashboard(runner, base_overrides, replicates).page

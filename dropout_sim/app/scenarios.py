@@ -179,6 +179,7 @@ class BatchScenarioRunner:
         handle = _Handle(self, {k: list(v) for k, v in scenarios.items()}, [int(i) for i in pairs], bool(posterior))
         handle.total = len(handle.scenarios) * len(handle.pairs)
         if self._thread is None:
+            self.batch.warm_up()  # the pool before this runner's thread: workers forked when the caller has no threads
             self._thread = threading.Thread(target=self._serve, name="dropout-sim-dashboard-runs", daemon=True)
             self._thread.start()
         self._todo.put(handle)
