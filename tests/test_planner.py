@@ -141,6 +141,17 @@ def test_runner_streams_the_batch_runners_paired_numbers_pair_first_caches_and_c
         runner.shutdown()
 
 
+def test_one_worker_still_runs_in_a_worker_process_and_a_bad_scenario_reports_instead_of_hanging():
+    with BatchScenarioRunner(workers=1) as runner:
+        got = list(runner.start({SCENARIO: [*BASE, "cohort.sizee=3"], BASELINE: [*BASE, "regime=siloed"]},
+                                range(1)).results(timeout=120))
+        ok = list(runner.start({BASELINE: [*BASE, "regime=siloed"]}, range(1)).results(timeout=120))
+        assert runner.batch._pool is not None, "the page's process stays free for the page"
+    assert len(ok) == 1 and "completion_5y" in ok[0].summary
+    assert len(got) == 2 and all("error" in r.summary for r in got)
+    assert "cohort.sizee" in got[0].summary["error"]
+
+
 def test_results_headline_costs_and_groups_from_whatever_breakdowns_the_summary_has():
     res = Results()
     assert res.headline() == "waiting for the first pair of runs"

@@ -134,20 +134,25 @@ _PARSER = None
 _PARSED: dict[str, Any] = {}
 
 
-def _parse(lines: Sequence[str]) -> list:
-    """Hydra's parsed overrides of ``lines`` (each distinct line parsed once per process)."""
-    global _PARSER
-    missing = [ln for ln in dict.fromkeys(lines) if ln not in _PARSED]
-    if missing:
-        if _PARSER is None:
-            from hydra.core.override_parser.overrides_parser import OverridesParser
+_PARSE_LOCK = threading.Lock()
 
-            _PARSER = OverridesParser.create()
-        for line, ov in zip(missing, _PARSER.parse_overrides(missing)):
-            if len(_PARSED) > 100_000:
-                _PARSED.clear()
-            _PARSED[line] = ov
-    return [_PARSED[ln] for ln in lines]
+
+def _parse(lines: Sequence[str]) -> list:
+    """Hydra's parsed overrides of ``lines`` (each distinct line parsed once per process; the
+    parser is shared, so threads take turns: a web page validating while its runner plans)."""
+    global _PARSER
+    with _PARSE_LOCK:
+        missing = [ln for ln in dict.fromkeys(lines) if ln not in _PARSED]
+        if missing:
+            if _PARSER is None:
+                from hydra.core.override_parser.overrides_parser import OverridesParser
+
+                _PARSER = OverridesParser.create()
+            for line, ov in zip(missing, _PARSER.parse_overrides(missing)):
+                if len(_PARSED) > 100_000:
+                    _PARSED.clear()
+                _PARSED[line] = ov
+        return [_PARSED[ln] for ln in lines]
 
 
 def apply_overrides(node: Any, lines: Sequence[str]) -> None:
@@ -967,8 +972,10 @@ class BatchRunner:
 
     def warm_up(self) -> None:
         """Start the worker processes now and import the model in each (an interactive caller's
-        first runs then start at once). Does nothing with ``n_jobs=1`` or another executor."""
-        if self.executor != "local" or self.n_jobs == 1:
+        first runs then start at once). After it, runs go to the worker processes even with
+        ``n_jobs=1`` (the caller's process stays free, and ``cancel(now=True)`` works). Does
+        nothing with another executor."""
+        if self.executor != "local":
             return
         pool = self._executor()
         for fut in [pool.submit(_warm_worker, 0.05) for _ in range(self.n_jobs)]:
@@ -1104,7 +1111,7 @@ class BatchRunner:
         chunks = chunked(items, size)
         if self.executor != "local":
             yield from self._iter_submitit(ctx, chunks)
-        elif self.n_jobs == 1 or len(items) == 1 and self._pool is None:
+        elif self._pool is None and (self.n_jobs == 1 or len(items) == 1):
             for chunk in chunks:
                 for item in chunk:
                     if self._cancel_local.is_set():
