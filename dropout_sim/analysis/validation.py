@@ -178,9 +178,7 @@ def _probe_buildup(model, lags: int = BUILDUP_MONTHS) -> dict:
     states = {"mastery": traj[:, :, 3], "strain": traj[:, :, 4], "engagement": traj[:, :, 6]}
     d = f.first_dropout_month[index]
     active = status <= APPRENTICE
-    w = min(HORIZON, months) - lags           # window starts s = 0 .. w-1; exit month s + lags + 1
-    if w <= 1:
-        return {"dropouts": 0}
+    w = max(1, min(HORIZON, months) - lags)   # w - 1 windows: starts s = 0 .. w-2; exit month d = s + lags + 1
     start, end = np.arange(w - 1), np.arange(w - 1) + lags  # end of month s and s + 12 (= d - 13, d - 1)
     both = active[start] & active[end]        # (windows, sample): enrolled at both ends of the window
     bands = np.searchsorted([hi for _, hi in GRADE_POINT_BANDS], f.grade_points[index], side="right")
@@ -188,8 +186,9 @@ def _probe_buildup(model, lags: int = BUILDUP_MONTHS) -> dict:
         + (status[start] == APPRENTICE)       # (windows, sample): cell at each window's start
     n_cells = 2 * len(GRADE_POINT_BANDS) * 2
     exit_ = np.where(d == NO_MONTH, HORIZON, d)
-    hazard = (d >= lags + 1) & (d < HORIZON) & ~f.lacked_laereplass[index]
-    drop = np.flatnonzero(hazard & both[np.clip(d - lags - 1, 0, w - 2), np.arange(d.size)])
+    hazard = (d >= lags + 1) & (d < lags + w) & ~f.lacked_laereplass[index]
+    drop = np.flatnonzero(hazard)
+    drop = drop[both[d[drop] - lags - 1, drop]]  # enrolled at both ends of the window (first exit: always)
     s_drop = d[drop] - lags - 1
     c_drop = cell[s_drop, drop]
     controls = {"stayers": both & (exit_ >= HORIZON)[None, :],
@@ -208,13 +207,15 @@ def _probe_buildup(model, lags: int = BUILDUP_MONTHS) -> dict:
                               .reshape(w - 1, n_cells) for k in range(lags + 1)], axis=1)
             peer = paths[s_drop[ok], :, c_drop[ok]] / count[s_drop[ok], c_drop[ok]][:, None]  # (dropouts, lags + 1)
             own = arr[win[s_drop[ok]], drop[ok][:, None]]
+            if not ok.any():   # no matched dropout (a tiny cohort): NaN, which fails every check
+                own = peer = np.full((1, lags + 1), np.nan)
             did = (own[:, -1] - own[:, 0]) - (peer[:, -1] - peer[:, 0])
-            out[f"{name}_did_{ctrl}"] = float(did.mean()) if did.size else float("nan")
+            out[f"{name}_did_{ctrl}"] = float(did.mean())
             if ctrl == "stayers":
                 out[f"{name}_did"] = out[f"{name}_did_stayers"]
-                out[f"{name}_change"] = float((own[:, -1] - own[:, 0]).mean()) if did.size else float("nan")
-                out[f"{name}_peer_change"] = float((peer[:, -1] - peer[:, 0]).mean()) if did.size else float("nan")
-                out[f"{name}_gap_start"] = float((own[:, 0] - peer[:, 0]).mean()) if did.size else float("nan")
+                out[f"{name}_change"] = float((own[:, -1] - own[:, 0]).mean())
+                out[f"{name}_peer_change"] = float((peer[:, -1] - peer[:, 0]).mean())
+                out[f"{name}_gap_start"] = float((own[:, 0] - peer[:, 0]).mean())
                 out[f"{name}_path"] = own.mean(axis=0).tolist()
                 out[f"{name}_peer_path"] = peer.mean(axis=0).tolist()
     risk = f.first_risk_month[index][drop]
