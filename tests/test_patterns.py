@@ -46,7 +46,8 @@ def test_calibration_targets_met(runner):
 def test_pattern2_long_build_up_before_dropout(runner):
     # Matched stayers (same cohort and run, entry track, grade-point band, school/apprentice), same months:
     # at 6 x 5,000 the DiDs are about -0.04 (attendance) and -0.03 (mastery) with half-widths under 0.01,
-    # so the bar of -0.01 (validation.BUILDUP_VISIBLE) is a real test, not a tuned tolerance.
+    # so the bar of -0.01 (validation.BUILDUP_VISIBLE) is a real test, not a tuned tolerance. The trajectories
+    # cover the first focal cohort only (output.trajectory_sample <= cohort.size), hence 6 replicates.
     res = v.pattern_buildup(runner, 6, SIZE)
     assert res.check("attendance change before exit, dropouts - matched stayers (12 months)").estimate.hi < -0.01
     assert res.check("mastery change before exit, dropouts - matched stayers (12 months)").estimate.hi < -0.01
