@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, fail, one_line
-from ..runs.overrides import command_overrides, search_path
+from ..runs.overrides import command_overrides, normalize_argv, search_path
 from ..schema import register_configs
 
 
@@ -56,6 +56,7 @@ def _prevalidate(argv: list[str]) -> None:
     from ..runs.overrides import unsafe_hydra_setting, unsafe_override
     from ..schema import to_config
 
+    argv = normalize_argv(argv)
     lines = command_overrides(argv)
     for line in lines:
         problem = unsafe_override(line)
@@ -187,6 +188,9 @@ def run_main(argv: list[str]) -> None:
     from ..runs.api import CONFIG_MODULE, CONFIG_NAME
 
     register_configs()
+    # posterior=<path> is not a choice of the config group configs/posterior/: Hydra gets it as
+    # posterior_path=<path> (posterior=<name> stays the group choice)
+    argv = normalize_argv(argv)
     prevalidate(argv)
     plan = sweep.plan_sweep(argv)
     if plan is not None:
