@@ -295,3 +295,15 @@ def test_a_posterior_option_in_a_config_dir_is_a_name(particles, tmp_path):
     cfg = compose_config([f"hydra.searchpath=[file://{tmp_path / 'cal'}]", "posterior=mine", "draw=3"])
     assert cfg.posterior == str(folder)
     assert cfg.dynamics.dropout_intercept == pytest.approx(post.load(particles).draw(3)["dynamics.dropout_intercept"])
+
+
+def test_info_defaults_lists_the_chosen_posterior_option():
+    from dropout_sim.runs.overrides import command_overrides
+
+    assert command_overrides(["--info", "defaults", "posterior=x"]) == ["posterior=x"]
+    assert command_overrides(["--info", "posterior=x"]) == ["posterior=x"]
+    proc = _cli("--info", "defaults", f"posterior={SHIPPED}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"posterior/{SHIPPED}" in proc.stdout
+    help_text = _cli("--help").stdout
+    assert f"posterior: {SHIPPED}" in help_text, "--help lists the group and its options"

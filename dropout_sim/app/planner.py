@@ -451,8 +451,8 @@ def experiment_yaml(overrides: Sequence[str], name: str = "dashboard", replicate
     for line in overrides:
         key, _, value = line.partition("=")
         key = key.lstrip("+~")
-        if "." not in key and key in groups:
-            defaults.append({f"override /{key}": value})
+        if "." not in key and key in groups:  # a group choice (posterior=null: none)
+            defaults.append({f"override /{key}": None if value == "null" else value})
             continue
         node = body
         parts = key.split(".")

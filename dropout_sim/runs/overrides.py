@@ -13,19 +13,31 @@ _FLAGS_WITH_VALUE = ("--config-dir", "-cd", "--config-path", "-cp", "--config-na
                      "--experimental-rerun", "--cfg", "-c", "--package", "-p")
 
 
-def command_overrides(argv: list[str]) -> list[str]:
-    """The override arguments of a Hydra command line: flags and the values of flags that
-    take one (``--config-dir DIR``) left out."""
-    out: list[str] = []
+_INFO_FLAGS = ("--info", "-i")
+_INFO_TOPICS = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+"""``--info [TOPIC]``: Hydra's optional value (``dropout-sim --info defaults``)."""
+
+
+def _override_positions(argv: Sequence[str]) -> list[int]:
+    """Indices of the override arguments of a Hydra command line (not flags, not their values)."""
+    out: list[int] = []
     skip = False
-    for arg in argv:
+    for i, arg in enumerate(argv):
         if skip:
             skip = False
         elif arg in _FLAGS_WITH_VALUE:
             skip = True
+        elif arg in _INFO_FLAGS:
+            skip = i + 1 < len(argv) and argv[i + 1] in _INFO_TOPICS
         elif not arg.startswith("-"):
-            out.append(arg)
+            out.append(i)
     return out
+
+
+def command_overrides(argv: list[str]) -> list[str]:
+    """The override arguments of a Hydra command line: flags and the values of flags that
+    take one (``--config-dir DIR``, ``--info defaults``) left out."""
+    return [argv[i] for i in _override_positions(argv)]
 
 
 def search_path(argv: list[str]) -> list[str]:
@@ -156,15 +168,7 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
     """A Hydra command line with its override arguments through :func:`normalize_posterior`
     (options of ``--config-dir`` folders count as names); flags and their values unchanged."""
     argv = list(argv)
-    positions = []
-    skip = False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
-        elif arg in _FLAGS_WITH_VALUE:
-            skip = True
-        elif not arg.startswith("-"):
-            positions.append(i)
+    positions = _override_positions(argv)
     if not any(_posterior_key(argv[i]) for i in positions):
         return argv
     new = normalize_posterior([argv[i] for i in positions], search=search_path(argv))
