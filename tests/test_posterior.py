@@ -307,3 +307,17 @@ def test_info_defaults_lists_the_chosen_posterior_option():
     assert f"posterior/{SHIPPED}" in proc.stdout
     help_text = _cli("--help").stdout
     assert f"posterior: {SHIPPED}" in help_text, "--help lists the group and its options"
+
+
+def test_an_experiment_sweeping_names_and_paths_in_its_sweeper_params(particles, tmp_path):
+    (tmp_path / "cfg" / "experiment").mkdir(parents=True)
+    (tmp_path / "cfg" / "experiment" / "p.yaml").write_text(
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n"
+        f"      posterior: {particles.parent},{SHIPPED}\n      draw: 0,1\n")
+    sweep = tmp_path / "s"
+    proc = _cli("-m", "--config-dir", str(tmp_path / "cfg"), "experiment=p", *TINY, "horizon_months=12",
+                f"hydra.sweep.dir={sweep}", "hydra.launcher.n_jobs=1")
+    assert proc.returncode == 0, proc.stderr
+    used = [line for c in sweep.rglob("config.yaml") if c.parent.name != ".hydra"
+            for line in c.read_text().splitlines() if line.startswith("posterior:")]
+    assert sorted(used) == sorted([f"posterior: {particles.parent}"] * 2 + [f"posterior: {SHIPPED}"] * 2)

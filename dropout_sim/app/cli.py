@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, fail, one_line
-from ..runs.overrides import command_overrides, normalize_argv, search_path
+from ..runs.overrides import command_overrides, normalize_argv, normalize_posterior, search_path
 from ..schema import register_configs
 
 
@@ -77,6 +77,7 @@ def _prevalidate(argv: list[str]) -> None:
     if params:
         given = {ov.get_key_element().lstrip("+~") for ov in parsed}
         extra_lines = [f"{k}={v}" for k, v in OmegaConf.to_container(params).items() if str(k).lstrip("+~") not in given]
+        extra_lines = normalize_posterior(extra_lines, search=extra)  # the launcher reads them so too
         parsed = OverridesParser.create().parse_overrides(extra_lines) + parsed
 
     def line(ov, value) -> str:
