@@ -57,7 +57,7 @@ def test_low_mastery_lowers_attendance_and_mastery_then_falls_further(cfg, stude
     students.needs[:] = 0
     low, high = np.arange(n) < n // 2, np.arange(n) >= n // 2
     for t in range(1, 6):
-        students.update_state(t, np.ones(n, dtype=bool), cfg.dynamics, HelpReceived(n))
+        students.update_state(t, np.arange(n), cfg.dynamics, HelpReceived(n))
     assert students.engagement[low].mean() < students.engagement[high].mean() - 0.1
     assert students.mastery[low].mean() < 0.2          # fell further
     assert students.strain[low].mean() > students.strain[high].mean()
@@ -71,11 +71,11 @@ def test_help_terms_move_state_in_their_direction(cfg, students):
     help_.strain[helped] = -0.05
     help_.engagement[helped] = 1.0
     before = students.mastery.copy()
-    students.update_state(1, np.ones(n, dtype=bool), cfg.dynamics, help_)
+    students.update_state(1, np.arange(n), cfg.dynamics, help_)
     gain = students.mastery - before
     assert gain[helped].mean() > gain[~helped].mean() + 0.015
     other = new_students(cfg)
-    other.update_state(1, np.ones(n, dtype=bool), cfg.dynamics, HelpReceived(n))
+    other.update_state(1, np.arange(n), cfg.dynamics, HelpReceived(n))
     assert students.strain[helped].mean() < other.strain[helped].mean()
     assert students.engagement[helped].mean() > other.engagement[helped].mean()
 

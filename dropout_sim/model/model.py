@@ -322,7 +322,7 @@ class DropoutModel(mesa.Model):
         self.help.trust[ids] += rc.trust_gain_continuity - rc.trust_loss_per_meeting * np.maximum(0, meetings - 1)
 
         # 9. student update
-        st.update_state(t, st.active(), dyn, self.help)
+        st.update_state(t, np.flatnonzero(st.active()), dyn, self.help)
 
         # 10. exits and returns
         left = st.dropouts_this_month(t, np.flatnonzero(st.active()), dyn, streams)

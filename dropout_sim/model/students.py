@@ -146,39 +146,37 @@ class Students(PerStudent):
         self.needs[fin] |= NEED_BIT["financial"]
         return hit
 
-    def update_state(self, t: int, active: np.ndarray, dyn: DynamicsConfig, help_: "HelpReceived") -> None:
-        """One month of mastery, strain, belonging, attendance and trust for the rows where the
-        mask ``active`` is True (the others keep their state).
+    def update_state(self, t: int, ids: np.ndarray, dyn: DynamicsConfig, help_: "HelpReceived") -> None:
+        """One month of mastery, strain, belonging, attendance and trust for rows ``ids`` (active).
 
         The vicious circle of the brief: low mastery -> strain and avoidance -> lower
         attendance -> mastery falls further; belonging buffers strain; help shifts each term.
-        Computed over every row (contiguous arrays are faster than gathering the active rows)
-        and written back only where ``active``.
         """
-        if not active.any():
+        if ids.size == 0:
             return
-        m, s, b, e = self.mastery, self.strain, self.belonging, self.engagement
+        m, s, b, e = self.mastery[ids], self.strain[ids], self.belonging[ids], self.engagement[ids]
         # Attendance moves toward a target set by mastery (avoidance), strain and belonging.
         z = (dyn.engagement_intercept + dyn.engagement_mastery * (m - 0.5)
              - dyn.engagement_strain * (s - 0.3) + dyn.engagement_belonging * (b - 0.5)
-             + help_.engagement)
+             + help_.engagement[ids])
         e = e + dyn.engagement_rate * (sigmoid(z) - e)
         if not calendar.is_summer(t):
             learning = dyn.learning_rate * (e - dyn.attendance_floor) / (1.0 - dyn.attendance_floor + 1e-9)
-            unassisted_ld = self.need("learning_difficulty") & ~help_.learning_support
+            unassisted_ld = self.need("learning_difficulty", ids) & ~help_.learning_support[ids]
             learning = learning - dyn.learning_difficulty_penalty * unassisted_ld
-            m = m + learning * np.where(learning > 0, 1.0 - m, m) + help_.mastery
+            m = m + learning * np.where(learning > 0, 1.0 - m, m) + help_.mastery[ids]
         feedback = dyn.low_mastery_strain * np.maximum(0.0, dyn.low_mastery_threshold - m)
-        financial = dyn.financial_strain * self.need("financial")
+        financial = dyn.financial_strain * self.need("financial", ids)
         recovery = dyn.strain_recovery * s * (0.5 + b)
-        s = s + feedback + financial - recovery + help_.strain
-        b = (b + dyn.belonging_rate * (self.climate - b)
-             - dyn.belonging_strain_loss * (s > 0.5) + help_.belonging)
-        tr = self.trust
-        tr = tr + dyn.trust_recovery * (self.trust0 - tr) + help_.trust
-        for column, value in ((self.mastery, m), (self.strain, s), (self.belonging, b), (self.engagement, e),
-                              (self.trust, tr)):
-            np.copyto(column, np.clip(value, 0.0, 1.0), where=active)
+        s = s + feedback + financial - recovery + help_.strain[ids]
+        b = (b + dyn.belonging_rate * (self.climate[ids] - b)
+             - dyn.belonging_strain_loss * (s > 0.5) + help_.belonging[ids])
+        self.mastery[ids] = np.clip(m, 0.0, 1.0)
+        self.strain[ids] = np.clip(s, 0.0, 1.0)
+        self.belonging[ids] = np.clip(b, 0.0, 1.0)
+        self.engagement[ids] = np.clip(e, 0.0, 1.0)
+        tr = self.trust[ids]
+        self.trust[ids] = np.clip(tr + dyn.trust_recovery * (self.trust0[ids] - tr) + help_.trust[ids], 0.0, 1.0)
 
     def dropout_hazard(self, t: int, ids: np.ndarray, dyn: DynamicsConfig) -> np.ndarray:
         """Monthly probability of leaving, from low attendance, high strain and low mastery."""
