@@ -383,10 +383,11 @@ class DropoutModel(mesa.Model):
         meeting for new cases at the hub or inside the elevtjeneste."""
         t, st, log, k = ctx.t, self.students, self.log, agency.index
         separate = ~outcome.joint
-        np.add.at(log.assessments, outcome.assessed[separate], 1)
-        np.add.at(log.joint_assessments, outcome.assessed[outcome.joint], 1)
-        np.add.at(log.duplicate_assessments, outcome.assessed[separate & outcome.parallel], 1)
-        np.add.at(log.meetings, outcome.assessed[separate], 1)
+        alone = outcome.assessed[separate]  # rows are unique: an agency assesses a student once a month
+        log.assessments[alone] += 1
+        log.joint_assessments[outcome.assessed[outcome.joint]] += 1
+        log.duplicate_assessments[outcome.assessed[separate & outcome.parallel]] += 1
+        log.meetings[alone] += 1
         np.add.at(log.hours_received, outcome.hours_rows, outcome.hours)
         helped = outcome.helped
         help_ = self.help
