@@ -5,8 +5,16 @@ per particle, one column per calibrated parameter (a dotted config key such as
 ``dynamics.dropout_intercept``) and a ``weight`` column (non-negative, not all zero; they
 need not sum to one). ``posterior`` names
 
-* a folder of the packaged ``configs/posteriors/`` (``posterior=section9_abc``), or
+* a shipped posterior, an option of the config group ``configs/posterior/`` (``posterior=section9_abc``:
+  ``configs/posterior/section9_abc.yaml`` sets ``posterior: section9_abc``, whose particles are in
+  ``configs/posterior/section9_abc/particles.csv``), or
 * a path to a ``particles.csv`` or to the folder holding one (``posterior=~/cal/county``).
+
+Hydra treats every folder of the config search path as a config group, so on the command line
+``posterior=<value>`` is a group choice; :func:`dropout_sim.runs.overrides.normalize_posterior`
+rewrites an override whose value is not an option of the group (a path) to the plain key
+``posterior_path=<path>``, which composition moves into ``posterior``
+(:func:`dropout_sim.schema.to_config`). Downstream only ``posterior`` is read.
 
 ``draw=k`` runs draw *k*: a particle picked by weighted resampling with a random number that
 depends on *k* only, so the same k always gives the same particle (the same file), draws
@@ -37,10 +45,10 @@ from .errors import ConfigError
 
 PARTICLES_FILE = "particles.csv"
 WEIGHT = "weight"
-POSTERIOR_DIR = "posteriors"
-"""Folder of the packaged configs holding the shipped posteriors (``<name>/particles.csv``).
-Not ``posterior/``: Hydra treats a config folder as a config group, which would make
-``posterior=<name>`` a group choice and ``posterior=<path>`` impossible."""
+POSTERIOR_DIR = "posterior"
+"""The config group (a folder of the packaged configs) of the shipped posteriors: the option
+``<name>.yaml`` (``# @package _global_``, ``posterior: <name>``) selected as ``posterior=<name>``,
+and beside it the folder ``<name>/`` with ``particles.csv`` and the fit's tables and figures."""
 _DRAW_SEED = 0x5EED_D7A3
 
 
@@ -65,29 +73,49 @@ class Posterior:
         return {k: float(v) for k, v in zip(self.keys, row)}
 
 
-def _packaged_dir() -> Path:
+def packaged_dir() -> Path:
+    """The packaged ``configs/posterior/`` folder."""
     import dropout_sim.configs as pkg
 
     return Path(pkg.__file__).resolve().parent / POSTERIOR_DIR
 
 
+def shipped_names() -> list[str]:
+    """Names of the shipped posteriors: options ``configs/posterior/<name>.yaml`` whose folder
+    ``<name>/`` holds a ``particles.csv``."""
+    root = packaged_dir()
+    return sorted(f.stem for f in root.glob("*.yaml") if (root / f.stem / PARTICLES_FILE).is_file())
+
+
+def group_options(folders: "list[Path] | tuple[Path, ...]" = ()) -> set[str]:
+    """Options of the ``posterior`` config group: the packaged ``configs/posterior/<name>.yaml``
+    and ``<folder>/posterior/<name>.yaml`` of extra config folders (``--config-dir``)."""
+    names = {f.stem for f in packaged_dir().glob("*.yaml")}
+    for folder in folders:
+        names |= {f.stem for f in (Path(folder) / POSTERIOR_DIR).glob("*.yaml")}
+    return names
+
+
 def resolve(name_or_path: str) -> Path:
-    """The particles.csv of a posterior name or path (one-line ConfigError if there is none)."""
+    """The particles.csv of a posterior name or path (one-line ConfigError if there is none).
+
+    A plain word naming a shipped posterior is that posterior (even if a folder of that name
+    exists here: write ``./name`` for it); anything else is a path (``~`` expanded, relative to
+    the current directory)."""
     text = str(name_or_path)
     p = Path(os.path.expanduser(text))
-    looks_like_path = os.sep in text or text.endswith(".csv") or text.startswith((".", "~"))
+    looks_like_path = os.sep in text or "/" in text or text.endswith(".csv") or text.startswith((".", "~"))
+    shipped = packaged_dir() / text / PARTICLES_FILE
+    if not looks_like_path and text and shipped.is_file():
+        return shipped
     if looks_like_path or p.exists():
         f = p / PARTICLES_FILE if p.is_dir() else p
         if not f.is_file():
             raise ConfigError(f"posterior = {text!r}: no {PARTICLES_FILE} at {f}; allowed: a particles.csv, "
-                              "its folder, or a name in configs/posteriors/")
+                              f"its folder, or one of {', '.join(shipped_names()) or '(none shipped)'}")
         return f
-    f = _packaged_dir() / text / PARTICLES_FILE
-    if not f.is_file():
-        have = sorted(q.parent.name for q in _packaged_dir().glob(f"*/{PARTICLES_FILE}"))
-        raise ConfigError(f"posterior = {text!r} not found; allowed: a path to a particles.csv or one of "
-                          f"{', '.join(have) or '(none shipped)'}")
-    return f
+    raise ConfigError(f"posterior = {text!r} not found; allowed: a path to a particles.csv (or its folder) "
+                      f"or one of {', '.join(shipped_names()) or '(none shipped)'}")
 
 
 def load(name_or_path: str | Path) -> Posterior:

@@ -34,13 +34,17 @@ _S11 = np.uint64(11)
 _TO_UNIT = 1.0 / (1 << 53)
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser (a bijection on uint64 with full avalanche), in place."""
-    z ^= z >> _S30
+def _mix(z: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser (a bijection on uint64 with full avalanche), in place (``tmp``: scratch
+    of the same shape)."""
+    np.right_shift(z, _S30, out=tmp)
+    z ^= tmp
     z *= _M1
-    z ^= z >> _S27
+    np.right_shift(z, _S27, out=tmp)
+    z ^= tmp
     z *= _M2
-    z ^= z >> _S31
+    np.right_shift(z, _S31, out=tmp)
+    z ^= tmp
     return z
 
 
@@ -76,14 +80,21 @@ class Streams:
     def uniform(self, name: str, month: int, ids: np.ndarray) -> np.ndarray:
         """U[0, 1) draws for students ``ids`` in ``month`` from stream ``name``."""
         ids = np.asarray(ids)
+        if ids.ndim == 0:
+            return self.uniform(name, month, ids.reshape(1))[0]
         base = np.uint64(_mix_int(self._key(name) + (int(month) + 1) * int(_MONTH_STRIDE)))
-        with np.errstate(over="ignore"):
-            z = ids.astype(np.uint64) * _GOLDEN
-            z += base
-            _mix(z)
-            z ^= base
-            _mix(z)
-        return (z >> _S11).astype(np.float64) * _TO_UNIT
+        # Array arithmetic in uint64 wraps modulo 2**64 silently (what the generator relies on);
+        # int64 ids (non-negative) are reinterpreted, not copied.
+        z = (ids.view(np.uint64) if ids.dtype == np.int64 else ids.astype(np.uint64)) * _GOLDEN
+        z += base
+        tmp = np.empty_like(z)
+        _mix(z, tmp)
+        z ^= base
+        _mix(z, tmp)
+        z >>= _S11
+        out = z.astype(np.float64)
+        out *= _TO_UNIT
+        return out
 
     def bernoulli(self, name: str, month: int, ids: np.ndarray, p) -> np.ndarray:
         """True with probability ``p`` (scalar or per-id array) for each id."""

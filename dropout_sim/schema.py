@@ -548,11 +548,19 @@ class Config:
     county: CountyConfig = field(default_factory=CountyConfig)
     costs: CostsConfig = field(default_factory=CostsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
-    posterior: Optional[str] = param(None, "-", doc="a calibration posterior: the name of a folder in "
-                                     "configs/posteriors/ or a path to a particles.csv (or its folder); "
-                                     "with draw=k the run takes particle draw k's parameters (see "
-                                     "dropout_sim/posterior.py); null = the config's own values",
+    posterior: Optional[str] = param(None, "-", doc="a calibration posterior: a shipped one, selected as the "
+                                     "config group posterior=<name> (configs/posterior/<name>.yaml), or a "
+                                     "path to a particles.csv (or its folder; posterior=<path> is read as "
+                                     "posterior_path); with draw=k the run takes particle draw k's parameters "
+                                     "(see dropout_sim/posterior.py); null = the config's own values",
                                      source="run setting")
+    posterior_path: Optional[str] = param(None, "-", doc="a calibration posterior given by path: a "
+                                          "particles.csv or the folder holding one (~ and paths relative to "
+                                          "the current directory allowed; a shipped name works too). The "
+                                          "command line's posterior=<path> becomes this key; composition moves "
+                                          "it into posterior (the run's config.yaml shows posterior), so at "
+                                          "most one of the two may be set; null = none",
+                                          source="run setting")
     draw: Optional[int] = param(None, "-", 0, 2**31 - 1,
                                 "which posterior draw to run (weighted resampling, the same particle for the "
                                 "same k); needs posterior; null = draw 0 when posterior is set", source="run setting")
@@ -690,6 +698,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"regime.name = {cfg.regime.name!r} is not allowed; allowed: an identifier of at most 64 "
                           "letters, digits, '_' and '-', starting with a letter (it becomes part of file paths)")
     _validate_population(cfg.population)
+    if cfg.posterior_path is not None and cfg.posterior is not None:
+        raise ConfigError(f"posterior = {cfg.posterior!r} and posterior_path = {cfg.posterior_path!r} are both set; "
+                          "allowed: one posterior (posterior=<name> or posterior=<path>)")
     if cfg.draw is not None and cfg.posterior is None:
         raise ConfigError(f"draw = {cfg.draw} needs a posterior; allowed: posterior=<name or path> draw=<k>, "
                           "or no draw")
@@ -835,9 +846,14 @@ def to_config(cfg: Any) -> Config:
     """Turn a composed DictConfig (or a Config) into a validated :class:`Config` object.
 
     Unknown keys anywhere are refused (:func:`check_keys`); each agency entry becomes a typed
-    :class:`AgencyConfig`; then every range is checked (:func:`validate`).
+    :class:`AgencyConfig`; ``posterior_path`` moves into ``posterior`` and the posterior draw's
+    values are set (:mod:`dropout_sim.posterior`); then every range is checked (:func:`validate`).
     """
     if isinstance(cfg, Config):
+        if cfg.posterior_path is not None:  # built without composition: move and apply it as composition does
+            from .posterior import apply
+
+            apply(take_posterior_path(cfg))
         return validate(cfg)
     from omegaconf import DictConfig, OmegaConf
 
@@ -850,11 +866,23 @@ def to_config(cfg: Any) -> Config:
     obj.agencies = {name: (value if name in AGENCY_SETTINGS or isinstance(value, AgencyConfig)
                            else _agency_from(name, value))
                     for name, value in obj.agencies.items()}
+    take_posterior_path(obj)
     if obj.posterior is not None:  # posterior=<name or path> draw=<k>: the drawn particle's values
         from .posterior import apply
 
         apply(obj)
     return validate(obj)
+
+
+def take_posterior_path(obj: Config) -> Config:
+    """Move ``posterior_path`` (a posterior given by path) into ``posterior`` (in place); a
+    one-line ConfigError when both are set."""
+    if obj.posterior_path is not None:
+        if obj.posterior is not None:
+            raise ConfigError(f"posterior = {obj.posterior!r} and posterior_path = {obj.posterior_path!r} are both "
+                              "set; allowed: one posterior (posterior=<name> or posterior=<path>)")
+        obj.posterior, obj.posterior_path = obj.posterior_path, None
+    return obj
 
 
 def iter_params(cls: type = Config, prefix: str = "") -> List[dict]:

@@ -24,7 +24,8 @@ def test_wheel_ships_configs_and_runs_from_elsewhere(tmp_path):
                    "hydra_plugins/dropout_sim_launcher/launcher.py",
                    "dropout_sim/configs/agencies/default.yaml", "dropout_sim/configs/targets/default.yaml",
                    "dropout_sim/configs/plausible_ranges.yaml", "dropout_sim/configs/sensitivity/default.yaml",
-                   "dropout_sim/configs/posteriors/section9_abc/particles.csv"):
+                   "dropout_sim/configs/posterior/section9_abc/particles.csv",
+                   "dropout_sim/configs/posterior/section9_abc.yaml"):
         assert needed in names, needed
 
     site = tmp_path / "site"

@@ -193,7 +193,7 @@ def test_with_a_shipped_posterior_pairs_run_draws_and_the_headline_gets_a_parame
 
     names = shipped_posteriors()
     if not names:
-        pytest.skip("no posterior shipped in configs/posteriors/")
+        pytest.skip("no posterior shipped in configs/posterior/")
     by_key = {c.key: c for c in controls}
     assert by_key["posterior"].choices[1:] == tuple(names) and by_key["posterior"].shared
     sc = scenario(controls, posterior=names[0], intervention__screening_start_month=0, replicates=4)

@@ -14,7 +14,7 @@ noise keeps the posterior honest about Monte Carlo noise.
 Targets: every target of the spec's targets files, including statistics of paired
 counterfactual runs such as the help odds ratio (:mod:`dropout_sim.analysis.effects`).
 
-Writes into ``<out>/<name>/`` (default ``<out>`` = the packaged ``configs/posteriors``):
+Writes into ``<out>/<name>/`` (default ``<out>`` = the packaged ``configs/posterior``):
 
 ``particles.csv``     one row per particle: one column per parameter (dotted key), ``weight``
 ``parameters.csv``    ``parameter, mean, q05, q50, q95`` (weighted)
@@ -23,8 +23,13 @@ Writes into ``<out>/<name>/`` (default ``<out>`` = the packaged ``configs/poster
                       target +/- tolerance (``predictive.csv`` holds the numbers)
 ``abc_log.txt``       generations, epsilons, evaluations, wall time, the command
 
-and the point calibration ``<out or configs>/calibration/<name>.yaml`` (the accepted particle
-with the smallest distance), usable as ``+calibration=<name>``.
+The run takes it as ``posterior=<path of that folder> draw=<k>``. When ``<out>`` is a config
+group folder (the packaged ``configs/posterior``, or any folder named ``posterior``) the option
+``<out>/<name>.yaml`` is written as well, so ``posterior=<name>`` selects it (with
+``--config-dir <out>/..`` for a folder outside the package). The point calibration (the
+accepted particle with the smallest distance) goes to ``<configs>/calibration/<name>.yaml``,
+usable as ``+calibration=<name>``: ``<configs>`` is the packaged config folder, the parent of a
+``posterior`` folder, or else ``<out>``.
 """
 
 from __future__ import annotations
@@ -289,8 +294,43 @@ def predictive_plot(targets: Sequence[Target], sims: Sequence[dict[str, float]])
     return fig
 
 
+def posterior_places(name: str, out: str | None) -> tuple[Path, Path | None, Path, str]:
+    """Where ``--name name --out out`` writes: (posterior folder, group option YAML or None,
+    point calibration YAML, the command-line use of the posterior)."""
+    packaged = config_dir() / POSTERIOR_DIR
+    root = Path(os.path.expanduser(out)).absolute() if out else packaged
+    folder = root / name
+    is_packaged = root.resolve() == packaged.resolve()
+    is_group = is_packaged or root.name == POSTERIOR_DIR
+    option = root / f"{name}.yaml" if is_group else None
+    cal_root = root.parent if is_group else root
+    if is_packaged:
+        use = f"dropout-sim posterior={name} draw=<k>"
+    elif is_group:
+        use = f"dropout-sim --config-dir {root.parent.resolve()} posterior={name} draw=<k>"
+    else:
+        use = f"dropout-sim posterior={folder.resolve()} draw=<k>"
+    return folder, option, cal_root / "calibration" / f"{name}.yaml", use
+
+
+def option_yaml(name: str, value: str, spec: Spec, keys: Sequence[str], command: str, use: str = "") -> str:
+    """The ``posterior`` config group option ``<name>.yaml`` (selected as ``posterior=<name>``)."""
+    import yaml
+
+    header = ["# @package _global_",
+              f"# Calibration posterior {name}: ABC-SMC (dropout-sim calibrate --method abc) fitted to the targets "
+              f"{spec.targets_source} over {', '.join(keys)}.",
+              f"# Its files are in {name}/ beside this file: particles.csv (the weighted particles), parameters.csv "
+              "(weighted mean and 5/50/95 % quantiles), abc_log.txt, and the figures pairplot.png (marginals, "
+              "pairwise scatter) and predictive.png (posterior predictive check).",
+              f"# Use: {use or f'dropout-sim posterior={name} draw=<k>'}   (draw k = a particle by weighted resampling, the same "
+              "in every scenario: paired); a sweep: 'draw=range(0,20)'. Without draw, draw 0 is run.",
+              f"# Written by: {command}  ({_dt.date.today().isoformat()})"]
+    return "\n".join(header) + "\n" + yaml.safe_dump({"posterior": value}, sort_keys=False)
+
+
 def point_yaml(name: str, spec: Spec, keys: Sequence[str], best: Sequence[float], best_distance: float,
-               command: str) -> str:
+               command: str, posterior_use: str = "") -> str:
     from omegaconf import OmegaConf
 
     nested: dict = {}
@@ -303,7 +343,7 @@ def point_yaml(name: str, spec: Spec, keys: Sequence[str], best: Sequence[float]
     header = ["# @package _global_",
               f"# ABC point calibration ({name}): the accepted particle with the smallest distance; "
               f"use: dropout-sim +calibration={name}",
-              f"# The posterior: posterior={name} draw=<k> (configs/posteriors/{name}/ or the --out folder)",
+              f"# The posterior: {posterior_use or f'dropout-sim posterior={name} draw=<k>'}",
               f"# Written by: {command}  ({_dt.date.today().isoformat()})",
               f"# Targets: {spec.targets_source}; scenario overrides: {list(spec.overrides)}; distance "
               f"sqrt(sum z^2) = {best_distance:.3f}"]
@@ -317,8 +357,7 @@ def write_outputs(result: dict, spec: Spec, name: str, out: str | None, command:
 
     from ..runs.results import atomic_write_text
 
-    root = Path(os.path.expanduser(out)) if out else config_dir() / POSTERIOR_DIR
-    folder = root / name
+    folder, option, point, use = posterior_places(name, out)
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     files["particles"] = folder / PARTICLES_FILE
@@ -347,10 +386,14 @@ def write_outputs(result: dict, spec: Spec, name: str, out: str | None, command:
                  f"{t.key} {np.mean([abs(t.z(s[t.key])) <= 1 for s in sims]):.2f}" for t in spec.targets)]
     files["log"] = folder / "abc_log.txt"
     atomic_write_text(files["log"], "\n".join(lines) + "\n")
-    cal_root = Path(os.path.expanduser(out)) if out else config_dir()
-    files["calibration"] = cal_root / "calibration" / f"{name}.yaml"
+    if option is not None:  # posterior=<name> selects it (a config group option)
+        is_packaged = option.parent.resolve() == (config_dir() / POSTERIOR_DIR).resolve()
+        files["option"] = option
+        atomic_write_text(option, option_yaml(name, name if is_packaged else str(folder.resolve()), spec,
+                                              result["keys"], command, use))
+    files["calibration"] = point
     atomic_write_text(files["calibration"], point_yaml(name, spec, result["keys"], result["best"],
-                                                        result["best_distance"], command))
+                                                        result["best_distance"], command, use))
     return files
 
 
@@ -415,7 +458,9 @@ def main_abc(args: Any, argv: Sequence[str] | None) -> int:
         print(f"{row['parameter']:38s} {row['mean']:9.4f} {row['q05']:9.4f} {row['q50']:9.4f} {row['q95']:9.4f}  "
               f"{p.prior} [{p.lo:g}, {p.hi:g}]")
     print(f"\nwrote {files['particles'].parent}/ (particles.csv, parameters.csv, pairplot.png, predictive.png)")
+    if "option" in files:
+        print(f"wrote {files['option']}")
     print(f"wrote {files['calibration']}")
-    where = name if not args.out else str(files["particles"].parent.resolve())
-    print(f"use:  dropout-sim posterior={where} draw=<k>    (a sweep: 'draw=range(0,20)')")
+    use = posterior_places(name, args.out)[3]
+    print(f"use:  {use}    (a sweep: 'draw=range(0,20)')")
     return 0

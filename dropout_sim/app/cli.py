@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, fail, one_line
-from ..runs.overrides import command_overrides, search_path
+from ..runs.overrides import command_overrides, normalize_argv, normalize_posterior, search_path
 from ..schema import register_configs
 
 
@@ -56,6 +56,7 @@ def _prevalidate(argv: list[str]) -> None:
     from ..runs.overrides import unsafe_hydra_setting, unsafe_override
     from ..schema import to_config
 
+    argv = normalize_argv(argv)
     lines = command_overrides(argv)
     for line in lines:
         problem = unsafe_override(line)
@@ -76,6 +77,7 @@ def _prevalidate(argv: list[str]) -> None:
     if params:
         given = {ov.get_key_element().lstrip("+~") for ov in parsed}
         extra_lines = [f"{k}={v}" for k, v in OmegaConf.to_container(params).items() if str(k).lstrip("+~") not in given]
+        extra_lines = normalize_posterior(extra_lines, search=extra)  # the launcher reads them so too
         parsed = OverridesParser.create().parse_overrides(extra_lines) + parsed
 
     def line(ov, value) -> str:
@@ -187,6 +189,9 @@ def run_main(argv: list[str]) -> None:
     from ..runs.api import CONFIG_MODULE, CONFIG_NAME
 
     register_configs()
+    # posterior=<path> is not a choice of the config group configs/posterior/: Hydra gets it as
+    # posterior_path=<path> (posterior=<name> stays the group choice)
+    argv = normalize_argv(argv)
     prevalidate(argv)
     plan = sweep.plan_sweep(argv)
     if plan is not None:

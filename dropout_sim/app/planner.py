@@ -145,13 +145,14 @@ replicate-noise interval within draws, the draws the parameter interval."""
 
 
 def shipped_posteriors() -> list[str]:
-    """Names of the posteriors shipped in the package (``configs/posteriors/<name>/particles.csv``)."""
-    from importlib import resources
+    """Names of the posteriors shipped in the package: options of the config group
+    ``configs/posterior/`` (``<name>.yaml``, selected as ``posterior=<name>``) with their
+    ``<name>/particles.csv``."""
+    from ..posterior import shipped_names
 
     try:
-        root = resources.files("dropout_sim.configs") / "posteriors"
-        return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "particles.csv").is_file())
-    except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
+        return shipped_names()
+    except (OSError, ModuleNotFoundError):
         return []
 
 
@@ -456,8 +457,8 @@ def experiment_yaml(overrides: Sequence[str], name: str = "dashboard", replicate
     for line in overrides:
         key, _, value = line.partition("=")
         key = key.lstrip("+~")
-        if "." not in key and key in groups:
-            defaults.append({f"override /{key}": value})
+        if "." not in key and key in groups:  # a group choice (posterior=null: none)
+            defaults.append({f"override /{key}": None if value == "null" else value})
             continue
         node = body
         parts = key.split(".")

@@ -181,9 +181,9 @@ class Agency(mesa.Agent, PerStudent):
         """Mask (of ``rows``): referral in transit, queued or open case."""
         return (self.pending_arrival[rows] != NO_MONTH) | (self.queued_since[rows] != NO_MONTH) | (self.case_left[rows] > 0)
 
-    def has_served_need(self, st: Students) -> np.ndarray:
-        """Mask of students with at least one need this agency serves."""
-        return st.has_any(self.need_bits)
+    def has_served_need(self, st: Students, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Mask (of ``rows``) of students with at least one need this agency serves."""
+        return st.has_any(self.need_bits, rows)
 
     def refer(self, rows: np.ndarray, gids: np.ndarray, t: int, delay_mean, stream: str,
               streams: Streams, informed: bool | np.ndarray = True) -> np.ndarray:
@@ -219,7 +219,8 @@ class Agency(mesa.Agent, PerStudent):
         if p <= 0.0:
             return np.empty(0, dtype=np.int64)
         st = ctx.students
-        ids = np.flatnonzero(ctx.eligible(self) & self.has_served_need(st) & ~self.engaged())
+        ids = np.flatnonzero(self.has_served_need(st))
+        ids = ids[ctx.eligible(self)[ids] & ~self.engaged(ids)]
         come = ids[ctx.streams.bernoulli(f"self_referral.{self.name}", ctx.t, st.gid[ids], p * st.trust[ids])]
         return self.enqueue(come, ctx.t)
 
@@ -238,7 +239,8 @@ class Agency(mesa.Agent, PerStudent):
     def begin_month(self, ctx: MonthContext) -> None:
         """Referrals whose delay has passed join the queue; students no longer served leave it
         and the caseload. Run for every agency before any agency serves."""
-        arrived = (self.pending_arrival != NO_MONTH) & (self.pending_arrival <= ctx.t)
+        pending = np.flatnonzero(self.pending_arrival != NO_MONTH)
+        arrived = pending[self.pending_arrival[pending] <= ctx.t]
         self.queued_since[arrived] = self.pending_arrival[arrived]
         self.pending_arrival[arrived] = NO_MONTH
         gone = ~ctx.eligible(self)
@@ -321,7 +323,7 @@ class Agency(mesa.Agent, PerStudent):
         cost_helped = np.concatenate(cost_parts)
         led.hours_coordination = float(np.concatenate(coord_parts).sum())
         led.hours_help = float(cost_helped.sum()) - led.hours_coordination
-        led.caseload = int((self.case_left > 0).sum())
+        led.caseload = int(np.count_nonzero(self.case_left > 0))
         assessed = np.concatenate(assessed_parts) if assessed_parts else np.empty(0, dtype=np.int64)
         assess_hours = np.concatenate(assess_parts) if assess_parts else np.empty(0)
         outcome = ServiceOutcome(
@@ -337,17 +339,11 @@ class Agency(mesa.Agent, PerStudent):
 
     def coordination_hours(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
         """Coordination hours this agency spends per case-month on rows ``ids`` (one per partner on the case)."""
-        return ctx.regime.coordination(self.with_self(ctx.involved, ids), ctx.lead_held[ids])[:, self.index]
+        return ctx.regime.coordination(self.index, ctx.involved[ids], ctx.lead_held[ids])
 
     def fragmentation(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
         """Effect multiplier from responsibility fragmenting over the agencies on the case."""
-        return ctx.regime.effectiveness(self.with_self(ctx.involved, ids), ctx.lead_held[ids])[:, self.index]
-
-    def with_self(self, involved: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Rows ``ids`` of an (n, K) involvement matrix with this agency marked as involved."""
-        inv = involved[ids].copy()
-        inv[:, self.index] = True
-        return inv
+        return ctx.regime.effectiveness(self.index, ctx.involved[ids], ctx.lead_held[ids])
 
     def partner_holds_case(self, ctx: MonthContext, ids: np.ndarray, colocated_only: bool = False) -> np.ndarray:
         """True where another agency (only co-located partners if asked) holds an open case now,
@@ -356,7 +352,7 @@ class Agency(mesa.Agent, PerStudent):
         others[self.index] = False
         if colocated_only:
             others &= ctx.regime.joint_assessment[self.index]
-        return ctx.open_cases[np.ix_(ids, others)].any(axis=1) if others.any() else np.zeros(ids.size, dtype=bool)
+        return (ctx.open_cases[ids] & others).any(axis=1) if others.any() else np.zeros(ids.size, dtype=bool)
 
     def joint_assessment(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
         """True where a co-located partner holds an open case: the student is on the joint

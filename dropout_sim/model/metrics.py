@@ -68,23 +68,23 @@ class MonthlyRecorder:
 
     def record(self, t: int) -> None:
         m, st = self.model, self.model.students
-        focal = m.is_focal()
-        own = st.months_in(t)
+        fr = m.focal_rows()  # the focal cohorts' rows (none during the warm-up)
+        own = st.months_in(t, fr)
         counts = np.bincount(st.status, minlength=4)
-        focal_counts = np.bincount(st.status[focal], minlength=4)
+        focal_counts = np.bincount(st.status[fr], minlength=4)
         row: dict[str, Any] = {"month": t - m.first_focal_month, "label": label(t - m.first_focal_month)}
         for code, name in enumerate(STATUS_NAMES):
             row[name] = int(counts[code])
         row["completed"] += sum(m.county_completed.values())
         for code, name in enumerate(STATUS_NAMES):
             row[f"focal_{name}"] = int(focal_counts[code])
-        row["focal_students"] = int(focal.sum())
-        row["reentered_cum"] = int((st.reentered & focal).sum())
-        row["dropped_out_cum"] = int(((st.first_dropout_month != NO_MONTH) & focal).sum())
-        row["at_risk_cum"] = int(((st.first_risk_month != NO_MONTH) & focal).sum())
-        row["helped_cum"] = int(((m.log.first_help_month != NO_MONTH) & focal).sum())
-        active = st.active() & focal
-        n_active = int(active.sum())
+        row["focal_students"] = int(fr.size)
+        row["reentered_cum"] = int(np.count_nonzero(st.reentered[fr]))
+        row["dropped_out_cum"] = int(np.count_nonzero(st.first_dropout_month[fr] != NO_MONTH))
+        row["at_risk_cum"] = int(np.count_nonzero(st.first_risk_month[fr] != NO_MONTH))
+        row["helped_cum"] = int(np.count_nonzero(m.log.first_help_month[fr] != NO_MONTH))
+        active = fr[st.active(fr)]
+        n_active = int(active.size)
         for state in ("mastery", "strain", "belonging", "engagement", "trust"):
             row[f"mean_{state}"] = float(getattr(st, state)[active].mean()) if n_active else float("nan")
         reg = m.regime
@@ -98,11 +98,11 @@ class MonthlyRecorder:
                 if key == "wait_months":
                     value = value / led.assessed if led.assessed else float("nan")
                 row[f"{agency.name}_{key}"] = float(value) if isinstance(value, float) else int(value)
-        at59 = focal & (own == NORMERT_TID_MONTHS - 1)
+        at59 = fr[own == NORMERT_TID_MONTHS - 1]
         self.status_at_60.update(zip(st.gid[at59].tolist(), st.status[at59].tolist()))
         for month in PROGRESS_MONTHS:
-            at = focal & (own == month)
-            if at.any():
+            at = fr[own == month]
+            if at.size:
                 snap = {"gid": st.gid[at], "status": st.status[at], "level": st.level[at], "track": st.entry_track[at]}
                 old = self.progress_at.get(month)
                 self.progress_at[month] = snap if old is None else {k: np.concatenate([old[k], v])

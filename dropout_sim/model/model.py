@@ -314,7 +314,7 @@ class DropoutModel(mesa.Model):
                                    cfg.regime.trust_loss_dropped_handoff)
 
         # 8. meetings and trust
-        ids = np.flatnonzero(helped_now.any(axis=1))
+        ids = np.unique(np.concatenate([o.helped for _, o in outcomes] + [np.empty(0, dtype=np.int64)]))
         meetings = self.regime.meetings(helped_now[ids], lead_held[ids])
         self.log.meetings[ids] += meetings
         self.log.help_months[ids] += helped_now[ids].sum(axis=1)
@@ -383,10 +383,11 @@ class DropoutModel(mesa.Model):
         meeting for new cases at the hub or inside the elevtjeneste."""
         t, st, log, k = ctx.t, self.students, self.log, agency.index
         separate = ~outcome.joint
-        np.add.at(log.assessments, outcome.assessed[separate], 1)
-        np.add.at(log.joint_assessments, outcome.assessed[outcome.joint], 1)
-        np.add.at(log.duplicate_assessments, outcome.assessed[separate & outcome.parallel], 1)
-        np.add.at(log.meetings, outcome.assessed[separate], 1)
+        alone = outcome.assessed[separate]  # rows are unique: an agency assesses a student once a month
+        log.assessments[alone] += 1
+        log.joint_assessments[outcome.assessed[outcome.joint]] += 1
+        log.duplicate_assessments[outcome.assessed[separate & outcome.parallel]] += 1
+        log.meetings[alone] += 1
         np.add.at(log.hours_received, outcome.hours_rows, outcome.hours)
         helped = outcome.helped
         help_ = self.help
@@ -411,8 +412,7 @@ class DropoutModel(mesa.Model):
             log.first_help_month[first] = t
         if agency is self.hub or (self.hub is not None and self.regime.shares_information[self.hub.index, k]):
             new_cases = outcome.admitted
-            engaged = np.stack([a.engaged() for a in self.agency_list], axis=1)
-            self.referrals.clarify(st, new_cases, engaged)
+            self.referrals.clarify(st, new_cases, np.stack([a.engaged(new_cases) for a in self.agency_list], axis=1))
             if self.lead_workers is not None:
                 referred_on = new_cases[self.referrals.wants[new_cases].any(axis=1)]
                 self.lead_workers.enqueue(referred_on, t)

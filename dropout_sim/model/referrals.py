@@ -50,12 +50,12 @@ class Referrals(PerStudent):
 
     def clarify(self, st: Students, rows: np.ndarray, engaged: np.ndarray) -> None:
         """The clarification meeting / joint plan finds each new case's needs and who serves them
-        (``engaged``: (rows, K) referral in transit, queued or case open)."""
+        (``engaged``: (len(rows), K), row i for ``rows[i]``: referral in transit, queued or case open)."""
         if rows.size == 0:
             return
         needs = st.needs[rows]
         for agency in self.referable:
-            new = ((needs & agency.need_bits) != 0) & ~engaged[rows, agency.index]
+            new = ((needs & agency.need_bits) != 0) & ~engaged[:, agency.index]
             self.wants[rows[new], agency.index] = True
 
     def transfer_needs(self, st: Students, rows: np.ndarray, share: float, streams: Streams, t: int) -> np.ndarray:
@@ -75,26 +75,33 @@ class Referrals(PerStudent):
         if self.hub is None:
             return
         s = self.hub.index
-        engaged = np.stack([a.engaged() for a in self.agencies], axis=1)
-        in_school = st.status == IN_SCHOOL
-        self.wants[~st.active()] = False
+        # Only rows with a wanted referral can change: work on them (ascending, as a full scan would).
+        rows_w = np.unique(np.flatnonzero(self.wants) // self.wants.shape[1])  # wants is sparse
+        active = st.active(rows_w)
+        self.wants[rows_w[~active]] = False
+        rows_w = rows_w[active]
+        if rows_w.size == 0:
+            return
+        in_school = st.status[rows_w] == IN_SCHOOL
+        engaged = np.stack([a.engaged(rows_w) for a in self.agencies], axis=1)  # (rows_w, K)
         colocated = regime.is_colocated
         for agency in self.referable:
             b = agency.index
-            cand = self.wants[:, b] & ~engaged[:, b] & in_school
-            resolved = self.wants[:, b] & ~agency.has_served_need(st)
-            self.wants[resolved, b] = False  # the need went away while the referral waited
-            rows = np.flatnonzero(cand & ~resolved)
+            want_b = self.wants[rows_w, b]
+            resolved = want_b & ~agency.has_served_need(st, rows_w)
+            self.wants[rows_w[resolved], b] = False  # the need went away while the referral waited
+            pick = want_b & ~engaged[:, b] & in_school & ~resolved
+            rows, sub = rows_w[pick], np.flatnonzero(pick)
             if rows.size == 0:
                 continue
             # Sequential help: another service's running involvement blocks b unless concurrent.
-            others = np.flatnonzero(engaged[rows].any(axis=0))
+            others = np.flatnonzero(engaged[sub].any(axis=0))
             blocked = np.zeros(rows.size, dtype=bool)
             for a in others:
                 if a in (s, b):
                     continue
-                blocked |= engaged[rows, a] & ~regime.concurrent_for(a, b, lead_held[rows])
-            rows = rows[~blocked]
+                blocked |= engaged[sub, a] & ~regime.concurrent_for(a, b, lead_held[rows])
+            rows, sub = rows[~blocked], sub[~blocked]
             if rows.size == 0:
                 continue
             gids = st.gid[rows]
@@ -107,14 +114,14 @@ class Referrals(PerStudent):
             self.wants[refused, b] = False
             go, go_gid = rows[consent], gids[consent]
             self.wants[go, b] = False
-            first_intake = go[~seamless[consent] & colocated[s] & colocated[b] & regime.on["consent"]]
-            self.consent_given[first_intake] = True
+            at_intake = ~seamless[consent] & colocated[s] & colocated[b] & regime.on["consent"]  # of go
+            self.consent_given[go[at_intake]] = True
             # Sharing costs trust: one service informed, or every co-located one at a joint intake.
-            informed = np.where(np.isin(go, first_intake), max(1, int(colocated.sum()) - 1), 1)
+            informed = np.where(at_intake, max(1, int(colocated.sum()) - 1), 1)
             informed[seamless[consent]] = 0
             st.trust[go] = np.maximum(0.0, st.trust[go] - sharing_cost * informed)
             referred = agency.refer(go, go_gid, t, regime.referral_delay[s, b], f"delay.{agency.name}", streams)
-            engaged[referred, b] = True
+            engaged[np.searchsorted(rows_w, referred), b] = True
             self.sent[s, b] += referred.size
 
     def handoff(self, t: int, st: Students, agency: Agency, ended: np.ndarray, regime: Regime,

@@ -143,28 +143,29 @@ class Regime:
         """Rows whose lead worker gives them the co-located value of ``mechanism``."""
         return lead_held if self.lead_on[mechanism] else np.zeros(lead_held.shape, dtype=bool)
 
-    def _partner_sum(self, involved: np.ndarray, lead_held: np.ndarray, mechanism: str, matrix: np.ndarray,
-                     colocated_value: float) -> np.ndarray:
-        """Per (student, agency): ``matrix`` summed over the student's other agencies, with the
-        co-located value for every pair where the student's lead worker carries ``mechanism``."""
+    def _partner_sum(self, agency: int, involved: np.ndarray, lead_held: np.ndarray, mechanism: str,
+                     matrix: np.ndarray, colocated_value: float) -> np.ndarray:
+        """Per student: ``matrix[:, agency]`` summed over the student's other agencies (``involved``:
+        (m, K); the agency's own entry does not count, the diagonal is 0), with the co-located value
+        for every pair where the student's lead worker carries ``mechanism``."""
         inv = involved.astype(float)
-        total = inv @ matrix
+        total = (inv @ matrix)[:, agency]  # the matrix product, not a column's: the same rounding for every agency
         lead = self.lead(mechanism, lead_held)
         if lead.any():
             base = np.full_like(matrix, colocated_value)
             np.fill_diagonal(base, 0.0)
-            total[lead] = inv[lead] @ base
+            total[lead] = (inv[lead] @ base)[:, agency]
         return total
 
-    def coordination(self, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
-        """Coordination hours per (student, agency) for an (m, K) involvement matrix."""
-        hours = self._partner_sum(involved, lead_held, "coordination", self.coordination_hours,
-                                  self.cfg.coordination_hours_colocated)
-        return hours * involved
+    def coordination(self, agency: int, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
+        """Coordination hours per case-month that ``agency`` spends on each of m students with the
+        (m, K) involvement matrix ``involved`` (one share per partner on the case)."""
+        return self._partner_sum(agency, involved, lead_held, "coordination", self.coordination_hours,
+                                 self.cfg.coordination_hours_colocated)
 
-    def effectiveness(self, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
-        """Effect multiplier per (student, agency): responsibility fragments with partners."""
-        dilution = self._partner_sum(involved, lead_held, "fragmentation", self.fragmentation,
+    def effectiveness(self, agency: int, involved: np.ndarray, lead_held: np.ndarray) -> np.ndarray:
+        """Effect multiplier of ``agency``'s help per student: responsibility fragments with partners."""
+        dilution = self._partner_sum(agency, involved, lead_held, "fragmentation", self.fragmentation,
                                      self.cfg.fragmentation_colocated)
         return 1.0 / (1.0 + dilution)
 

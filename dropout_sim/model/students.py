@@ -111,9 +111,9 @@ class Students(PerStudent):
         self.entry_track[rows] = intake["track"]
 
     # ------------------------------------------------------------------ views
-    def active(self) -> np.ndarray:
-        """Mask of students in school or in an apprenticeship."""
-        return self.status <= APPRENTICE
+    def active(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Mask (of ``rows``) of students in school or in an apprenticeship."""
+        return self.status[rows] <= APPRENTICE
 
     def months_in(self, t: int, ids: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Each student's own month: months since their first day of Vg1."""

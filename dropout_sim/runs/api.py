@@ -34,10 +34,16 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME
 
 def compose_dictconfig(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME,
                        return_hydra_config: bool = False) -> Any:
-    """The composed, not yet validated config (an OmegaConf ``DictConfig``)."""
+    """The composed, not yet validated config (an OmegaConf ``DictConfig``).
+
+    ``posterior=<path>`` overrides are read as ``posterior_path=<path>``
+    (:func:`~dropout_sim.runs.overrides.normalize_posterior`)."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
+    from .overrides import normalize_posterior
+
+    overrides = normalize_posterior(list(overrides))
     register_configs()
     with HYDRA_LOCK:
         gh = GlobalHydra.instance()

@@ -193,7 +193,7 @@ def _unvalidated_config(node: Any) -> Any:
     """:func:`~dropout_sim.schema.to_config` without its checks (for hashing only)."""
     from omegaconf import OmegaConf
 
-    from ..schema import AGENCY_SETTINGS, AgencyConfig, Config, _agency_from
+    from ..schema import AGENCY_SETTINGS, AgencyConfig, Config, _agency_from, take_posterior_path
 
     try:
         obj = OmegaConf.to_object(node)
@@ -202,6 +202,11 @@ def _unvalidated_config(node: Any) -> Any:
         obj.agencies = {name: (value if name in AGENCY_SETTINGS or isinstance(value, AgencyConfig)
                                else _agency_from(name, value))
                         for name, value in obj.agencies.items()}
+        take_posterior_path(obj)
+        if obj.posterior is not None:  # the drawn particle's values are part of the run's config (and hash)
+            from ..posterior import apply
+
+            apply(obj)
         return obj
     except ConfigError:
         raise
@@ -231,6 +236,7 @@ class Composer:
         base_lines = [] if self.base_config is not None else [str(x) for x in base]
         self._hydra_lines = [ln for ln in base_lines if ln.lstrip("+~").startswith("hydra.")]
         self._groups_known: dict[str, bool] = {}
+        self._posterior_options: frozenset | None = None
         self._repo = None
         self._nodes: dict[tuple, Any] = {}
         self._hydra_nodes: dict[tuple, Any] = {}
@@ -273,7 +279,32 @@ class Composer:
         (ov,) = _parse([line])
         return not isinstance(ov.value(), dict)
 
+    def posterior_option(self, name: str) -> bool:
+        """Whether ``name`` is an option of the ``posterior`` config group of these configs
+        (packaged, ``--config-dir`` and ``hydra.searchpath`` folders alike)."""
+        if self._posterior_options is None:
+            repo = self._repository()
+            if repo is False:
+                from ..posterior import group_options
+                from .overrides import search_folders
+
+                self._posterior_options = frozenset(group_options(tuple(search_folders(self._hydra_lines))))
+            else:
+                from hydra.core.object_type import ObjectType
+
+                self._posterior_options = frozenset(repo.get_group_options("posterior", ObjectType.CONFIG))
+        return name in self._posterior_options
+
+    def normalize(self, lines: Sequence[str]) -> list[str]:
+        """``posterior=<path>`` -> ``posterior_path=<path>``
+        (:func:`~dropout_sim.runs.overrides.normalize_posterior`); other lines as they are."""
+        from .overrides import normalize_posterior
+
+        return normalize_posterior(lines, is_option=self.posterior_option)
+
     def split(self, lines: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(group overrides, value overrides) of a run, ``posterior=<path>`` read as ``posterior_path``."""
+        lines = self.normalize(lines)
         groups = tuple(ln for ln in lines if self.is_group(ln))
         values = tuple(ln for ln in lines if ln not in groups)
         return groups, values

@@ -169,8 +169,9 @@ def plan_sweep(argv: Sequence[str]) -> SweepPlan | None:
     from .api import CONFIG_MODULE, CONFIG_NAME
     from ..schema import register_configs
 
-    from .overrides import command_overrides, search_path
+    from .overrides import command_overrides, normalize_argv, search_path
 
+    argv = normalize_argv(argv)  # posterior=<path> -> posterior_path=<path> (run_main has done it already)
     try:
         parsed = OverridesParser.create().parse_overrides(command_overrides(list(argv)))
     except Exception:  # noqa: BLE001 - Hydra reports bad overrides itself
