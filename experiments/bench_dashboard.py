@@ -118,9 +118,8 @@ def page(size: int, replicates: int, workers: int | None, repeat: int) -> None:
     """The served page in headless Chromium: key press -> first headline / all pairs."""
     import socket
     import subprocess
-    import urllib.request
 
-    from dropout_sim.app.browser import HOW_TO_GET, find_chromium, launch_args
+    from dropout_sim.app.browser import HOW_TO_GET, find_chromium, launch_args, serving
 
     chromium = find_chromium()
     if chromium is None:
@@ -143,12 +142,10 @@ def page(size: int, replicates: int, workers: int | None, repeat: int) -> None:
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/"
         try:
-            for _ in range(240):
-                try:
-                    urllib.request.urlopen(url, timeout=5).read()
+            for _ in range(240):  # (not the page itself: that would open a session which runs)
+                if serving(url):
                     break
-                except OSError:
-                    time.sleep(0.5)
+                time.sleep(0.5)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, args=launch_args())
                 pg = browser.new_page(viewport={"width": 1400, "height": 1000})

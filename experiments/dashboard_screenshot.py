@@ -15,10 +15,9 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from dropout_sim.app.browser import HOW_TO_GET, find_chromium, launch_args
+from dropout_sim.app.browser import HOW_TO_GET, find_chromium, launch_args, serving
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,12 +40,10 @@ def main(argv: list[str] | None = None) -> int:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
+        for _ in range(240):  # (not the page itself: that would open a session which runs)
+            if serving(url):
                 break
-            except OSError:
-                time.sleep(0.5)
+            time.sleep(0.5)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=launch_args())
             page = browser.new_page(viewport={"width": 1400, "height": 1000})

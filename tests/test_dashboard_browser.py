@@ -18,12 +18,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from dropout_sim.app.browser import HOW_TO_GET, find_chromium, launch_args
+from dropout_sim.app.browser import HOW_TO_GET, find_chromium, launch_args, serving
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -79,14 +78,10 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"dashboard did not start: {log.read_text()[-2000:]}", pytrace=False)
-                time.sleep(0.5)
+        while not serving(url):  # (not the page itself: that would open a session which runs)
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"dashboard did not start: {log.read_text()[-2000:]}", pytrace=False)
+            time.sleep(0.5)
         yield url
     finally:
         proc.terminate()

@@ -152,6 +152,21 @@ def test_one_worker_still_runs_in_a_worker_process_and_a_bad_scenario_reports_in
     assert "cohort.sizee" in got[0].summary["error"]
 
 
+def test_a_newer_handle_goes_first_and_the_older_one_resumes_from_the_cache_without_repeats():
+    older = {BASELINE: [*BASE, "regime=siloed"], SCENARIO: [*BASE, "intervention.review_interval_months=2"]}
+    with BatchScenarioRunner(workers=2) as runner:
+        first = runner.start(older, range(20))   # e.g. a tab left open
+        stream = first.results(timeout=120)
+        got = [next(stream)]
+        newer = list(runner.start({SCENARIO: [*BASE, "intervention.review_interval_months=3"]},
+                                  range(1)).results(timeout=120))
+        assert len(newer) == 1 and "completion_5y" in newer[0].summary
+        assert not first.finished.is_set(), "the older handle waits for the newer one"
+        got += list(stream)
+    keys = [(r.scenario, r.replicate) for r in got]
+    assert len(keys) == len(set(keys)) == 40 and all("completion_5y" in r.summary for r in got)
+
+
 def test_results_headline_costs_and_groups_from_whatever_breakdowns_the_summary_has():
     res = Results()
     assert res.headline() == "waiting for the first pair of runs"

@@ -32,3 +32,19 @@ def find_chromium() -> str | None:
 def launch_args() -> list[str]:
     """Chromium flags for a headless run as root in a container."""
     return ["--no-sandbox", "--disable-dev-shm-usage"]
+
+
+def serving(base_url: str, timeout: float = 5.0) -> bool:
+    """True once a server answers at ``base_url`` (``http://127.0.0.1:P/``). Asks for a path that
+    is not a page (any HTTP answer, 404 included, means it is up): getting the page itself would
+    open a dashboard session, which starts runs nobody looks at."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(base_url.rstrip("/") + "/dropout-sim-is-up", timeout=timeout).read()
+        return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False

@@ -18,6 +18,9 @@ so the page's numbers are the batch runner's numbers for the same overrides.
 * **Cancel**: :meth:`RunHandle.cancel` drops the runs not started and stops the runs in progress
   within a few model months (``BatchRunner.cancel(now=True)``), so the next scenario gets the
   workers at once.
+* **Newest first**: a handle started while another is running (a second tab, a reloaded page
+  whose old session is not closed yet) goes first: the older handle's runs not started wait
+  (its runs in progress finish and are cached), and it resumes afterwards from the cache.
 
 Replicate r of every scenario shares its cohort and random draws (:mod:`dropout_sim.rng`), so
 results are paired by replicate.
@@ -99,9 +102,17 @@ class _Handle:
     cancelled: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     """Set when the runner is done with this handle (all delivered, failed or cancelled)."""
+    preempted: threading.Event = field(default_factory=threading.Event)
+    """A newer handle was started while this one ran: it stops after its runs in progress and
+    resumes after the newer one."""
+    delivered: set = field(default_factory=set)
+    """(scenario, pair) already delivered (a resumed handle skips them)."""
+    seq: int = 0
+    """Order of starting (newer handles go first)."""
 
     def _deliver(self, item: ReplicateResult) -> None:
-        if not self.cancelled.is_set():
+        if not self.cancelled.is_set() and (item.scenario, item.replicate) not in self.delivered:
+            self.delivered.add((item.scenario, item.replicate))
             self.queue.put(item)
 
     def _close(self) -> None:
@@ -144,6 +155,9 @@ class BatchScenarioRunner:
         self._lock = threading.Lock()
         self._todo: "queue.Queue[_Handle | None]" = queue.Queue()
         self._active: _Handle | None = None
+        self._open: list[_Handle] = []
+        """handles started and not finished"""
+        self._seq = 0
         self._thread: threading.Thread | None = None
         self.runs_started = 0
         """Runs sent to the batch runner so far (cache misses)."""
@@ -178,11 +192,20 @@ class BatchScenarioRunner:
               posterior: bool = False) -> _Handle:
         handle = _Handle(self, {k: list(v) for k, v in scenarios.items()}, [int(i) for i in pairs], bool(posterior))
         handle.total = len(handle.scenarios) * len(handle.pairs)
+        with self._lock:
+            self._seq += 1
+            handle.seq = self._seq
+            self._open.append(handle)
         if self._thread is None:
             self.batch.warm_up()  # the pool before this runner's thread: workers forked when the caller has no threads
             self._thread = threading.Thread(target=self._serve, name="dropout-sim-dashboard-runs", daemon=True)
             self._thread.start()
         self._todo.put(handle)
+        with self._lock:  # newest first: an older handle still running yields the workers
+            old = self._active
+            if old is not None and not old.cancelled.is_set():
+                old.preempted.set()
+                self.batch.cancel()
         return handle
 
     def cached(self, overrides: Sequence[str], i: int, posterior: bool = False) -> dict[str, Any] | None:
@@ -209,8 +232,13 @@ class BatchScenarioRunner:
             handle = self._todo.get()
             if handle is None:
                 return
+            resume = False
             try:
                 self._run(handle)
+                with self._lock:
+                    resume = handle.preempted.is_set() and not handle.cancelled.is_set()
+                    handle.preempted.clear()
+                    self._active = None
             except Exception as exc:  # noqa: BLE001 - a bad scenario must not stop the page's runner
                 for name in handle.scenarios:
                     for i in handle.pairs:
@@ -218,7 +246,12 @@ class BatchScenarioRunner:
             finally:
                 with self._lock:
                     self._active = None
-                handle._close()
+                    if not resume and handle in self._open:
+                        self._open.remove(handle)
+                if resume:
+                    self._todo.put(handle)  # after the newer handle(s): its finished runs come from the cache
+                else:
+                    handle._close()
 
     def _run(self, handle: _Handle) -> None:
         if handle.cancelled.is_set():
@@ -231,6 +264,8 @@ class BatchScenarioRunner:
         for i in handle.pairs:
             extra = tuple(pair_overrides(i, handle.posterior))
             for name, ov in handle.scenarios.items():
+                if (name, i) in handle.delivered:  # resumed after a newer handle
+                    continue
                 key = (scenario_keys[name], extra)
                 with self._lock:
                     hit = self._cache.get(key)
@@ -250,6 +285,9 @@ class BatchScenarioRunner:
                 return
             self.batch.reset()
             self._active = handle
+            if any(h.seq > handle.seq and not h.cancelled.is_set() for h in self._open):
+                handle.preempted.set()  # a newer handle is waiting already: it goes first
+                return
         self.runs_started += len(runs)
         items, skipped = self.batch.plan(runs)
         for out in self.batch.iter_planned(items, skipped):
