@@ -167,6 +167,23 @@ def test_a_newer_handle_goes_first_and_the_older_one_resumes_from_the_cache_with
     assert len(keys) == len(set(keys)) == 40 and all("completion_5y" in r.summary for r in got)
 
 
+def test_a_killed_worker_fails_its_runs_and_the_next_scenario_gets_new_workers():
+    import os
+    import signal
+
+    with BatchScenarioRunner(workers=2) as runner:
+        handle = runner.start({SCENARIO: [*BASE, "intervention.review_interval_months=4"]}, range(30))
+        stream = handle.results(timeout=120)
+        next(stream)
+        for proc in list(runner.batch._pool._processes.values()):
+            os.kill(proc.pid, signal.SIGKILL)
+        rest = list(stream)
+        assert any("error" in r.summary for r in rest), "the runs lost are reported, not waited for"
+        again = list(runner.start({SCENARIO: [*BASE, "intervention.review_interval_months=5"]},
+                                  range(1)).results(timeout=120))
+    assert len(again) == 1 and "completion_5y" in again[0].summary
+
+
 def test_results_headline_costs_and_groups_from_whatever_breakdowns_the_summary_has():
     res = Results()
     assert res.headline() == "waiting for the first pair of runs"

@@ -240,6 +240,10 @@ class BatchScenarioRunner:
                     handle.preempted.clear()
                     self._active = None
             except Exception as exc:  # noqa: BLE001 - a bad scenario must not stop the page's runner
+                from concurrent.futures.process import BrokenProcessPool
+
+                if isinstance(exc, BrokenProcessPool):  # a worker died (killed, out of memory): new workers next time
+                    self.batch.close()
                 for name in handle.scenarios:
                     for i in handle.pairs:
                         handle._deliver(ReplicateResult(name, i, {"error": f"{type(exc).__name__}: {exc}"}, [], ""))
