@@ -111,3 +111,12 @@ def test_sobol_refuses_an_indices_file_without_its_columns(tmp_path, capsys):
     (out / "indices.csv").write_text("parameter,value\nx,1\n")
     assert sens.main(["--method", "sobol", "--out", str(out)]) == 2
     assert "no column(s) output, method, index, conf" in capsys.readouterr().err
+
+
+def test_a_folder_named_like_a_spec_is_not_taken_for_it(tmp_path, monkeypatch):
+    """`--spec colocation --out colocation` twice: the second run found the first's output folder
+    and tried to read it as the spec ('Is a directory')."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "colocation").mkdir()
+    spec = sens.load_spec("colocation")
+    assert set(spec.scenarios) == {"siloed", "colocated"} and "colocation_gain" in spec.outputs

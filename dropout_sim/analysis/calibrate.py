@@ -149,10 +149,11 @@ def _finite(value: Any, where: str, positive: bool = False) -> float:
 
 
 def _resolve(name_or_path: str, group: str) -> Path:
-    """A YAML file: an existing path, or ``<config dir>/<group>/<name>.yaml``."""
+    """A YAML file: an existing file, or ``<config dir>/<group>/<name>.yaml`` (a folder of the same
+    name in the working directory, e.g. an earlier ``--out``, is not a spec)."""
     p = Path(os.path.expanduser(name_or_path))
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
+    if p.suffix in (".yaml", ".yml") or p.is_file():
+        if not p.is_file():
             raise ConfigError(f"{group} file {p} does not exist")
         return p
     p = config_dir() / group / f"{name_or_path}.yaml"

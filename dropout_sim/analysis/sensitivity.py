@@ -304,7 +304,7 @@ def ranked_figure(indices: "Any", output: str, method: str, top: int = 25):
         ax.set_xlabel(f"Sobol index of {output} (share of its variance)")
     ax.set_yticks(y, [k.replace("agencies.", "") for k in keys], fontsize=7)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"{output}: parameters ranked by {main} ({method}; bars: 95 % bootstrap interval)", fontsize=9)
+    ax.set_title(f"{output}: parameters ranked by {main} ({method})\nbars: 95 % bootstrap interval", fontsize=9)
     return fig
 
 
