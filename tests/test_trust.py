@@ -379,9 +379,12 @@ def test_memory_estimate_grows_with_the_cohort():
 
 
 def test_ctrl_c_is_a_clean_exit(tmp_path):
+    # A shell starts background jobs with SIGINT ignored and children inherit that (then Python
+    # installs no KeyboardInterrupt handler): give the command the terminal's default, as Ctrl-C finds it.
     proc = subprocess.Popen([*dropout_sim_command(), "cohort.size=200000", "county.warmup_years=2",
                              f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while not (tmp_path / "run").exists() and time.time() < deadline:  # the run has started
         time.sleep(0.2)
