@@ -72,7 +72,10 @@ def test_quick_pipeline_writes_indices_and_figures(tmp_path, capsys):
     assert set(morris["output"]) == {"completion", "colocation_gain", "early_intervention_gain"}
     assert set(morris["index"]) == {"mu_star", "mu", "sigma"}
     mu = morris[(morris["index"] == "mu_star") & (morris["output"] == "completion")].set_index("parameter")["value"]
-    assert mu.idxmax() == "dynamics.dropout_intercept"  # the base hazard moves completion most
+    # the students' dynamics move completion most (11-13 pp across their ranges in the full run,
+    # docs/sensitivity.md); staffing and consent move it by under 1 pp
+    assert mu.idxmax() in {"dynamics.dropout_intercept", "dynamics.attendance_floor", "dynamics.engagement_intercept"}
+    assert mu["agencies.school.posts_per_1000"] < mu.max() / 3 and mu["regime.consent_prob_siloed"] < mu.max() / 3
     for name in ("completion", "colocation_gain", "early_intervention_gain"):
         assert (out / "figures" / f"{name}_morris.png").is_file()
     design = pd.read_csv(out / "design_morris.csv")
