@@ -3,17 +3,12 @@ CRN replicate, indices.csv in long form, ranked figures, one-line refusals."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("SALib") is None,
-                                reason="SALib not installed (pip install '.[sensitivity]')")
-
-from dropout_sim.analysis import sensitivity as sens  # noqa: E402
-from dropout_sim.plausible import Range  # noqa: E402
+from dropout_sim.analysis import sensitivity as sens
+from dropout_sim.plausible import Range
 
 
 def _fake_metrics(spec, extra, ranges, X, n_jobs=1):

@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import SALib  # noqa: F401
         except ImportError:
-            raise ConfigError("sensitivity needs SALib: pip install 'dropout_sim[sensitivity]'") from None
+            raise ConfigError("sensitivity needs SALib, a dependency of dropout_sim: reinstall it (pip install .)") from None
         params = [p.strip() for p in args.parameters.split(",") if p.strip()] if args.parameters else None
         command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
         files = run(args.method, args.out, spec, args.overrides, params, args.jobs or default_n_jobs(),
