@@ -118,3 +118,30 @@ def test_a_folder_named_like_a_spec_is_not_taken_for_it(tmp_path, monkeypatch):
     (tmp_path / "colocation").mkdir()
     spec = sens.load_spec("colocation")
     assert set(spec.scenarios) == {"siloed", "colocated"} and "colocation_gain" in spec.outputs
+
+
+@pytest.mark.parametrize("spec_name", ["colocation", "early"])
+def test_shipped_results_match_the_spec_and_the_parameter_table(spec_name):
+    """docs/sensitivity/<spec>/ is what docs/sensitivity.md and the README quote: every parameter in
+    it must still be a key of the plausible-ranges table (a rename would leave the write-up naming
+    a parameter that no longer exists), every output of the spec has both methods' indices and
+    figures, and Sobol ran on the top 10 of the Morris ranking it names."""
+    from pathlib import Path
+
+    from dropout_sim.plausible import KINDS, resolve
+
+    root = Path(__file__).resolve().parents[1] / "docs" / "sensitivity" / spec_name
+    spec = sens.load_spec(spec_name)
+    known = {r.key for r in resolve(next(iter(sens.scenario_configs(spec).values())), KINDS)}
+    idx = pd.read_csv(root / "indices.csv")
+    assert list(idx.columns) == ["parameter", "output", "method", "index", "value", "conf"]
+    assert set(idx["parameter"]) <= known
+    assert set(idx["output"]) == set(spec.outputs)
+    for output in spec.outputs:
+        for method in ("morris", "sobol"):
+            assert (root / "figures" / f"{output}_{method}.png").is_file()
+    top = sens.top_parameters(root / "indices.csv", spec.rank_by, 10)
+    sobol = set(idx.loc[idx["method"] == "sobol", "parameter"])
+    assert sobol == set(top)
+    ranges = pd.read_csv(root / "ranges.csv")
+    assert set(ranges["parameter"]) <= known
