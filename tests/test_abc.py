@@ -85,7 +85,11 @@ def test_tiny_abc_writes_a_posterior_that_draw_overrides_read(tmp_path, capsys):
                            "  intervention.support_intensity: {lo: 0.1, hi: 1.5}\n")
     out = tmp_path / "out"
     code = cal.main(["--method", "abc", "--spec", spec, "--out", str(out), "--name", "tiny", *SMALL])
-    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    # progress per generation (an hour's run shows where it is): the epsilon, then accepted / evaluated and ESS
+    progress = [line for line in printed.out.splitlines() if " min] " in line]
+    assert any("t: 0, eps:" in line for line in progress) and any("ESS:" in line for line in progress), printed.out
     folder = out / "tiny"
     for name in ("particles.csv", "parameters.csv", "pairplot.png", "predictive.png", "abc_log.txt"):
         assert (folder / name).is_file(), name

@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import hashlib
+import logging
 import math
 import os
 import sys
@@ -125,9 +126,26 @@ def _prior(spec: Spec) -> Any:
 # --------------------------------------------------------------------------------------
 # running
 # --------------------------------------------------------------------------------------
+class _GenerationProgress(logging.Handler):
+    """Forwards pyabc's two lines per generation (its epsilon; accepted / evaluated and the
+    effective sample size) to ``log`` with the minutes since the start, so a run of an hour
+    shows where it is."""
+
+    def __init__(self, log, t0: float):
+        super().__init__(logging.INFO)
+        self.log, self.t0 = log, t0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(("t: ", "Accepted: ")):
+            self.log(f"  [{(time.perf_counter() - self.t0) / 60:5.1f} min] {message}")
+
+
 def run_abc(spec: Spec, overrides: Sequence[str] = (), n_jobs: int = 1, log=print) -> dict[str, Any]:
-    """Run ABC-SMC; return keys, values (particles x parameters), weights, best, epsilons, ..."""
-    import logging
+    """Run ABC-SMC; return keys, values (particles x parameters), weights, best, epsilons, ...
+
+    ``log``: where progress lines go (pyabc's epsilon and acceptance per generation, then a
+    summary); None for silence."""
     import tempfile
 
     import pyabc
@@ -135,19 +153,28 @@ def run_abc(spec: Spec, overrides: Sequence[str] = (), n_jobs: int = 1, log=prin
     from ..runs.api import compose_config
 
     base = compose_config([*spec.overrides, *overrides])
-    logging.getLogger("ABC").setLevel(logging.WARNING)
+    logging.getLogger("ABC").setLevel(logging.INFO if log else logging.WARNING)
+    propagate, logging.getLogger("ABC").propagate = logging.getLogger("ABC").propagate, not log
     logging.getLogger("pyabc").setLevel(logging.WARNING)
+    t0 = time.perf_counter()
+    progress = _GenerationProgress(log, t0) if log else None
+    if progress:
+        logging.getLogger("ABC").addHandler(progress)
     np.random.seed(spec.seed % (2**32))  # pyabc draws from numpy's global generator
     sampler = (pyabc.sampler.SingleCoreSampler() if n_jobs <= 1
                else pyabc.sampler.MulticoreEvalParallelSampler(n_procs=n_jobs))
     abc = pyabc.ABCSMC(_Model(base, spec), _prior(spec), _Distance(spec.targets),
                        population_size=int(spec.population_size), sampler=sampler)
-    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dropout_sim_abc_") as tmp:
         observed = {t.key: t.value for t in spec.targets}
         abc.new(f"sqlite:///{Path(tmp) / 'abc.db'}", observed)
-        history = abc.run(minimum_epsilon=float(spec.min_epsilon), max_nr_populations=int(spec.generations),
-                          max_walltime=_dt.timedelta(minutes=float(spec.budget_minutes)))
+        try:
+            history = abc.run(minimum_epsilon=float(spec.min_epsilon), max_nr_populations=int(spec.generations),
+                              max_walltime=_dt.timedelta(minutes=float(spec.budget_minutes)))
+        finally:
+            logging.getLogger("ABC").propagate = propagate
+            if progress:
+                logging.getLogger("ABC").removeHandler(progress)
         t = history.max_t
         df, w = history.get_distribution(m=0, t=t)
         pops = history.get_all_populations()
