@@ -136,9 +136,16 @@ class _GenerationProgress(logging.Handler):
         self.log, self.t0 = log, t0
 
     def emit(self, record: logging.LogRecord) -> None:
+        import re
+
         message = record.getMessage()
-        if message.startswith(("t: ", "Accepted: ")):
-            self.log(f"  [{(time.perf_counter() - self.t0) / 60:5.1f} min] {message}")
+        if m := re.match(r"t: (\d+), eps: (\S+?)\.?$", message):
+            text = f"generation {int(m[1]) + 1}: epsilon {float(m[2]):.3f}"
+        elif m := re.match(r"Accepted: (\d+) / (\d+) = \S+, ESS: (\S+?)\.?$", message):
+            text = f"accepted {m[1]} of {m[2]} evaluated, effective sample size {float(m[3]):.1f}"
+        else:
+            return
+        self.log(f"  [{(time.perf_counter() - self.t0) / 60:5.1f} min] {text}")
 
 
 def run_abc(spec: Spec, overrides: Sequence[str] = (), n_jobs: int = 1, log=print) -> dict[str, Any]:
@@ -153,13 +160,18 @@ def run_abc(spec: Spec, overrides: Sequence[str] = (), n_jobs: int = 1, log=prin
     from ..runs.api import compose_config
 
     base = compose_config([*spec.overrides, *overrides])
-    logging.getLogger("ABC").setLevel(logging.INFO if log else logging.WARNING)
-    propagate, logging.getLogger("ABC").propagate = logging.getLogger("ABC").propagate, not log
+    abc_log = logging.getLogger("ABC")
+    abc_log.setLevel(logging.INFO if log else logging.WARNING)
+    # pyabc's own handler on "ABC" and the root's see warnings only; ours picks two INFO lines
+    quieted = [(h, h.level) for h in abc_log.handlers]
+    for h, level in quieted:
+        h.setLevel(max(level, logging.WARNING))
+    propagate, abc_log.propagate = abc_log.propagate, not log
     logging.getLogger("pyabc").setLevel(logging.WARNING)
     t0 = time.perf_counter()
     progress = _GenerationProgress(log, t0) if log else None
     if progress:
-        logging.getLogger("ABC").addHandler(progress)
+        abc_log.addHandler(progress)
     np.random.seed(spec.seed % (2**32))  # pyabc draws from numpy's global generator
     sampler = (pyabc.sampler.SingleCoreSampler() if n_jobs <= 1
                else pyabc.sampler.MulticoreEvalParallelSampler(n_procs=n_jobs))
@@ -172,9 +184,11 @@ def run_abc(spec: Spec, overrides: Sequence[str] = (), n_jobs: int = 1, log=prin
             history = abc.run(minimum_epsilon=float(spec.min_epsilon), max_nr_populations=int(spec.generations),
                               max_walltime=_dt.timedelta(minutes=float(spec.budget_minutes)))
         finally:
-            logging.getLogger("ABC").propagate = propagate
+            abc_log.propagate = propagate
+            for h, level in quieted:
+                h.setLevel(level)
             if progress:
-                logging.getLogger("ABC").removeHandler(progress)
+                abc_log.removeHandler(progress)
         t = history.max_t
         df, w = history.get_distribution(m=0, t=t)
         pops = history.get_all_populations()
