@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Sweep cost: overhead share, n_jobs=2 vs 1 speed-up, and resume time of ``dropout-sim -m``.
 
-The sweep is the main job's shape (3 regimes x ``--replicates`` paired replicates of ``--size``
-students, 72 months), run as users run it: ``dropout-sim -m ...`` in a subprocess, timed from
-start to end (Python and Hydra start-up, the start-up check, composition, every run folder
+The sweep is the main job's shape (its 4 regimes, from ``configs/experiment/regime_comparison.yaml``,
+x ``--replicates`` paired replicates of ``--size`` students, 72 months; 80 runs at the defaults),
+run as users run it: ``dropout-sim -m ...`` in a subprocess, timed from start to end (Python and Hydra start-up, the start-up check, composition, every run folder
 written; the report is not included). It prints
 
 * **simulation** - the same runs' model construction + ``model.run()`` alone, one after another
@@ -35,7 +35,19 @@ from pathlib import Path
 
 from dropout_sim.runs.sweep import dropout_sim_command
 
-REGIMES = ("siloed", "nav_pilot", "colocated")
+
+
+def main_job_regimes() -> tuple[str, ...]:
+    """The regimes the main job sweeps (``configs/experiment/regime_comparison.yaml``)."""
+    import dropout_sim.configs as pkg
+    import yaml
+
+    path = Path(pkg.__file__).resolve().parent / "experiment" / "regime_comparison.yaml"
+    params = yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"]
+    return tuple(str(params["regime"]).split(","))
+
+
+REGIMES = main_job_regimes()
 
 
 def sweep(sweep_dir: Path, workers: int, replicates: int, size: int,

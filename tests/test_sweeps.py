@@ -283,3 +283,26 @@ def test_experiment_composes_and_every_swept_value_is_valid(name):
         cfg = compose_config(job)
         assert cfg.cohort.size >= 3000
     assert len(plan.jobs) >= 2 * len(seen) >= 4, "several scenarios, several paired replicates each"
+
+
+def test_the_launcher_takes_over_the_start_up_checks_compositions(tmp_path):
+    """The start-up check composes each config-group combination of a sweep once; the batch
+    launcher in the same process takes those compositions over instead of composing them again
+    (Hydra's composition is most of a resumed sweep's start-up)."""
+    from dropout_sim.app.cli import prevalidate
+    from dropout_sim.runs.batch import Composer
+
+    argv = ["-m", "regime=siloed,colocated", "replicate=0,1", *SMALL, f"hydra.sweep.dir={tmp_path / 's'}"]
+    checked = prevalidate(argv)
+    assert set(checked._nodes) == {("regime=siloed",), ("regime=colocated",)}
+
+    class NoComposing:
+        def load_sweep_config(self, *args):
+            raise AssertionError("the launcher composed a combination the start-up check had composed")
+
+    launcher = Composer(loader=NoComposing(), master=None, reuse=checked)
+    for combo, node in checked._nodes.items():
+        assert launcher.node(combo) is node
+    fresh = Composer(loader=NoComposing(), master=None)  # without reuse it would compose
+    with pytest.raises(AssertionError, match="composed a combination"):
+        fresh.node(("regime=siloed",))

@@ -27,32 +27,35 @@ from ..schema import register_configs
 _one_line = one_line
 
 
-def prevalidate(argv: list[str]) -> None:
+def prevalidate(argv: list[str]) -> "object":
     """Compose and validate the config before Hydra creates any output folder.
 
     Every (key, value) of a sweep is checked once (not the combinations): the config of the
     first value of every key, then each other value of each key in that config. Hydra
     settings that would run code or write outside the run folder are refused, from the
     command line and from ``--config-dir`` files alike. A run that would not fit in memory
-    is refused. Each job is validated again when it starts.
+    is refused. Each job is validated again when it starts. Returns the
+    :class:`~dropout_sim.runs.batch.Composer` that composed the task configs: the batch
+    launcher in this process takes its compositions over instead of composing them again.
     """
     import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        _prevalidate(argv)
+        return _prevalidate(argv)
     except ConfigError as exc:
         fail(str(exc))
     except (HydraException, OmegaConfBaseException, yaml.YAMLError, ValueError, KeyError, OSError) as exc:
         fail(_one_line(exc))
 
 
-def _prevalidate(argv: list[str]) -> None:
+def _prevalidate(argv: list[str]) -> "object":
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
     from ..runs.api import check_memory, compose_dictconfig
+    from ..runs.batch import Composer
     from ..runs.overrides import unsafe_hydra_setting, unsafe_override
     from ..schema import to_config
 
@@ -83,9 +86,17 @@ def _prevalidate(argv: list[str]) -> None:
     def line(ov, value) -> str:
         return f"{ov.get_key_element()}={_encode(value)}"
 
+    # task configs through the batch runner's Composer: Hydra once per config-group combination,
+    # values applied to it (what every run of the sweep does); the launcher reuses its compositions
+    composer = Composer(extra)
+
+    def compose_task(lines: list[str]):
+        groups, values = composer.split(lines)
+        return composer.job_node(composer.combo(groups), values)
+
     sweeps = {i: list(ov.sweep_iterator()) for i, ov in enumerate(parsed) if ov.is_sweep_override()}
     first = [line(ov, sweeps[i][0]) if i in sweeps else ov.input_line for i, ov in enumerate(parsed)]
-    base = compose_dictconfig(extra + first)
+    base = compose_task(first)
     at_once = _parallel_runs(hydra_cfg) if sweep_requested(argv, hydra_cfg) else 1
     check_memory(to_config(base), at_once=at_once)
     for i, values in sweeps.items():
@@ -99,8 +110,9 @@ def _prevalidate(argv: list[str]) -> None:
                 cfg = base.copy()
                 OmegaConf.update(cfg, key, value, merge=False)
             else:  # a config group option or an added key: compose
-                cfg = compose_dictconfig(extra + [*first[:i], line(ov, value), *first[i + 1:]])
+                cfg = compose_task([*first[:i], line(ov, value), *first[i + 1:]])
             check_memory(to_config(cfg), key if key.startswith("cohort") else "cohort.size", at_once)
+    return composer
 
 
 def _parallel_runs(hydra_cfg) -> int:
@@ -187,12 +199,17 @@ def run_main(argv: list[str]) -> None:
 
     from ..runs import sweep
     from ..runs.api import CONFIG_MODULE, CONFIG_NAME
+    from ..runs.batch import share_compositions
 
     register_configs()
     # posterior=<path> is not a choice of the config group configs/posterior/: Hydra gets it as
     # posterior_path=<path> (posterior=<name> stays the group choice)
     argv = normalize_argv(argv)
-    prevalidate(argv)
+    composer = prevalidate(argv)
+    # the batch launcher (same process) takes over the check's compositions, unless the command
+    # line picks another primary config than the one the check composed
+    primary = {"--config-path", "-cp", "--config-name", "-cn"}
+    share_compositions(None if any(a.split("=", 1)[0] in primary for a in argv) else composer)
     plan = sweep.plan_sweep(argv)
     if plan is not None:
         argv = sweep.prepare_sweep(argv, plan)
