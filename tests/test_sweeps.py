@@ -293,7 +293,7 @@ def test_the_launcher_takes_over_the_start_up_checks_compositions(tmp_path):
     from dropout_sim.runs.batch import Composer
 
     argv = ["-m", "regime=siloed,colocated", "replicate=0,1", *SMALL, f"hydra.sweep.dir={tmp_path / 's'}"]
-    checked = prevalidate(argv)
+    checked = prevalidate(argv).composer
     assert set(checked._nodes) == {("regime=siloed",), ("regime=colocated",)}
 
     class NoComposing:

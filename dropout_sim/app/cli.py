@@ -17,7 +17,9 @@ before anything is written.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError, fail, one_line
 from ..runs.overrides import command_overrides, normalize_argv, normalize_posterior, search_path
@@ -27,16 +29,27 @@ from ..schema import register_configs
 _one_line = one_line
 
 
-def prevalidate(argv: list[str]) -> "object":
+@dataclass
+class StartUpCheck:
+    """What the start-up check composed, for the rest of the command to reuse."""
+
+    composer: Any
+    """the :class:`~dropout_sim.runs.batch.Composer` of the task configs (one composition per
+    config-group combination checked)"""
+    hydra_cfg: Any
+    """the ``hydra`` section composed with the command's non-sweep overrides"""
+
+
+def prevalidate(argv: list[str]) -> StartUpCheck:
     """Compose and validate the config before Hydra creates any output folder.
 
     Every (key, value) of a sweep is checked once (not the combinations): the config of the
     first value of every key, then each other value of each key in that config. Hydra
     settings that would run code or write outside the run folder are refused, from the
     command line and from ``--config-dir`` files alike. A run that would not fit in memory
-    is refused. Each job is validated again when it starts. Returns the
-    :class:`~dropout_sim.runs.batch.Composer` that composed the task configs: the batch
-    launcher in this process takes its compositions over instead of composing them again.
+    is refused. Each job is validated again when it starts. Returns what it composed: the
+    sweep's plan reads the hydra section, and the batch launcher in this process takes the task
+    compositions over instead of composing them again.
     """
     import yaml
     from hydra.errors import HydraException
@@ -50,7 +63,7 @@ def prevalidate(argv: list[str]) -> "object":
         fail(_one_line(exc))
 
 
-def _prevalidate(argv: list[str]) -> "object":
+def _prevalidate(argv: list[str]) -> StartUpCheck:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -112,7 +125,7 @@ def _prevalidate(argv: list[str]) -> "object":
             else:  # a config group option or an added key: compose
                 cfg = compose_task([*first[:i], line(ov, value), *first[i + 1:]])
             check_memory(to_config(cfg), key if key.startswith("cohort") else "cohort.size", at_once)
-    return composer
+    return StartUpCheck(composer, hydra_cfg)
 
 
 def _parallel_runs(hydra_cfg) -> int:
@@ -205,12 +218,13 @@ def run_main(argv: list[str]) -> None:
     # posterior=<path> is not a choice of the config group configs/posterior/: Hydra gets it as
     # posterior_path=<path> (posterior=<name> stays the group choice)
     argv = normalize_argv(argv)
-    composer = prevalidate(argv)
-    # the batch launcher (same process) takes over the check's compositions, unless the command
-    # line picks another primary config than the one the check composed
+    checked = prevalidate(argv)
+    # the plan and the batch launcher (same process) take over the check's compositions, unless
+    # the command line picks another primary config than the one the check composed
     primary = {"--config-path", "-cp", "--config-name", "-cn"}
-    share_compositions(None if any(a.split("=", 1)[0] in primary for a in argv) else composer)
-    plan = sweep.plan_sweep(argv)
+    same = not any(a.split("=", 1)[0] in primary for a in argv)
+    share_compositions(checked.composer if same else None)
+    plan = sweep.plan_sweep(argv, checked.hydra_cfg if same else None)
     if plan is not None:
         argv = sweep.prepare_sweep(argv, plan)
     sys.argv = [sys.argv[0], *argv]

@@ -154,12 +154,13 @@ def expand_jobs(params: dict[str, str] | None, task_overrides: Sequence[str]) ->
     return [list(job) for job in batches[0]]
 
 
-def plan_sweep(argv: Sequence[str]) -> SweepPlan | None:
+def plan_sweep(argv: Sequence[str], hydra_cfg: Any = None) -> SweepPlan | None:
     """Resolve the sweep folder and job list of ``argv``; None if this is not a multirun.
 
     The hydra section is composed without the sweep values (they cannot be composed), so
     ``hydra.sweep.dir`` and ``hydra.sweeper.params`` reflect config files, experiment and
-    command line. Returns None when composition fails: Hydra then reports the error itself.
+    command line; ``hydra_cfg``: that section already composed (the CLI's start-up check has).
+    Returns None when composition fails: Hydra then reports the error itself.
     """
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
@@ -180,11 +181,12 @@ def plan_sweep(argv: Sequence[str]) -> SweepPlan | None:
     task = [ov.input_line for ov in parsed if not ov.get_key_element().startswith("hydra")]
     register_configs()
     try:
-        GlobalHydra.instance().clear()
-        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-            cfg = compose(config_name=CONFIG_NAME, overrides=search_path(list(argv)) + plain,
-                          return_hydra_config=True)
-        hydra_cfg = cfg.hydra
+        if hydra_cfg is None:
+            GlobalHydra.instance().clear()
+            with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+                cfg = compose(config_name=CONFIG_NAME, overrides=search_path(list(argv)) + plain,
+                              return_hydra_config=True)
+            hydra_cfg = cfg.hydra
         multirun = is_multirun_flag(argv) or str(OmegaConf.select(hydra_cfg, "mode")).endswith("MULTIRUN")
         if not multirun:
             return None
