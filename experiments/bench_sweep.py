@@ -3,8 +3,9 @@
 
 The sweep is the main job's shape (its 4 regimes, from ``configs/experiment/regime_comparison.yaml``,
 x ``--replicates`` paired replicates of ``--size`` students, 72 months; 80 runs at the defaults),
-run as users run it: ``dropout-sim -m ...`` in a subprocess, timed from start to end (Python and Hydra start-up, the start-up check, composition, every run folder
-written; the report is not included). It prints
+run as users run it: ``dropout-sim -m ...`` in a subprocess, timed from start to end (Python and
+Hydra start-up, the start-up check, composition, every run folder written; the report is not
+included). It prints
 
 * **simulation** - the same runs' model construction + ``model.run()`` alone, one after another
   in this process (configs built beforehand, not timed);
@@ -33,18 +34,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from dropout_sim.runs.sweep import dropout_sim_command
-
+from dropout_sim.runs.sweep import dropout_sim_command, plan_sweep
 
 
 def main_job_regimes() -> tuple[str, ...]:
-    """The regimes the main job sweeps (``configs/experiment/regime_comparison.yaml``)."""
-    import dropout_sim.configs as pkg
-    import yaml
-
-    path = Path(pkg.__file__).resolve().parent / "experiment" / "regime_comparison.yaml"
-    params = yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"]
-    return tuple(str(params["regime"]).split(","))
+    """The regimes the main job sweeps, in its order (``experiment=regime_comparison``, planned
+    as the CLI plans it)."""
+    plan = plan_sweep(["-m", "experiment=regime_comparison"])
+    regimes = [ov.split("=", 1)[1] for job in plan.jobs for ov in job if ov.startswith("regime=")]
+    return tuple(dict.fromkeys(regimes))
 
 
 REGIMES = main_job_regimes()

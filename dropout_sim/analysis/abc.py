@@ -40,6 +40,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -136,8 +137,6 @@ class _GenerationProgress(logging.Handler):
         self.log, self.t0 = log, t0
 
     def emit(self, record: logging.LogRecord) -> None:
-        import re
-
         message = record.getMessage()
         if m := re.match(r"t: (\d+), eps: (\S+?)\.?$", message):
             text = f"generation {int(m[1]) + 1}: epsilon {float(m[2]):.3f}"
