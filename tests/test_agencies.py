@@ -13,8 +13,10 @@ from dropout_sim.model.students import NO_MONTH, OUTSIDE
 
 
 def started(*overrides, size=2000, months=1) -> DropoutModel:
-    """A county model after its first month(s): one cohort of ``size`` students in its rows."""
-    model = DropoutModel(compose_config([f"cohort.size={size}", "county.warmup_years=2", *overrides]))
+    """A county model after its first month(s): one cohort of ``size`` students in its rows
+    (every student simulated: ``county.nonfocal_share=1``)."""
+    model = DropoutModel(compose_config([f"cohort.size={size}", "county.warmup_years=2", "county.nonfocal_share=1",
+                                         *overrides]))
     model.run(months)
     return model
 

@@ -144,7 +144,7 @@ def test_the_sampler_reaches_the_edges_and_is_seeded():
     a = sample_config(np.random.default_rng(1), base)
     b = sample_config(np.random.default_rng(1), base)
     assert a == b
-    draws = [sample_config(np.random.default_rng(s), base) for s in range(30)]
+    draws = [sample_config(np.random.default_rng(s), base) for s in range(120)]  # an empty co-located set is 1 in 32
     shares = [d.cohort.vocational_share for d in draws]
     assert 0.0 in shares and 1.0 in shares  # both edges of a share are drawn
     assert len({d.intervention.queue_order for d in draws}) == 2

@@ -82,7 +82,7 @@ def test_the_county_holds_several_year_groups_and_reports_the_focal_cohort():
 
 
 def test_capacity_follows_the_countys_enrolment_and_ot_its_target_group():
-    model = DropoutModel(compose_config(["cohort.size=1000", "county.warmup_years=2"]))
+    model = DropoutModel(compose_config(["cohort.size=1000", "county.warmup_years=2", "county.nonfocal_share=1"]))
     model.run(1)
     school, ot = model.agency_by_name["school"], model.agency_by_name["ot"]
     cfg = school.cfg
@@ -95,6 +95,75 @@ def test_capacity_follows_the_countys_enrolment_and_ot_its_target_group():
     target = ot.capacity_basis(st, model.month)
     assert target > 0 and ot.capacity > 0
     assert school.capacity_basis(st, model.month) <= enrolled + model.cohort_size
+
+
+def test_non_focal_cohorts_are_a_weighted_sample_and_focal_ones_are_whole():
+    """county.nonfocal_share: a fixed per-student sample of each non-focal cohort, each row standing
+    for 1/share students; focal cohorts whole; a sampled student is the same person as unthinned."""
+    full = DropoutModel(compose_config(["cohort.size=2000", "county.warmup_years=2", "county.nonfocal_share=1"]))
+    half = DropoutModel(compose_config(["cohort.size=2000", "county.warmup_years=2", "county.nonfocal_share=0.5"]))
+    full.run(full.warmup_months + 13)                  # the focal cohort and the one after it have entered
+    half.run(half.warmup_months + 13)
+    fs, hs = full.students, half.students
+    assert np.all(fs.weight == 1.0)
+    for c in (-2, -1, 1):                              # non-focal: about half the students, weight 2
+        positions, weight = half.simulated_positions(c)
+        assert abs(positions.size - 1000) < 4 * np.sqrt(2000 * 0.25) and weight == 2.0
+        assert np.all(hs.weight[hs.cohort == c] == 2.0)
+    assert np.array_equal(hs.gid[hs.cohort == 1], 2000 + half.simulated_positions(1)[0])  # entered last August
+    focal = half.focal_rows()
+    assert focal.size == 2000 and np.all(hs.weight[focal] == 1.0)
+    np.testing.assert_array_equal(hs.gid[focal], fs.gid[full.focal_rows()])
+    np.testing.assert_array_equal(hs.grade_points[focal], fs.grade_points[full.focal_rows()])
+    sampled = np.flatnonzero(hs.cohort == 1)          # drawn from the whole cohort's intake
+    same = np.searchsorted(fs.gid, hs.gid[sampled])
+    np.testing.assert_array_equal(fs.gid[same], hs.gid[sampled])
+    np.testing.assert_array_equal(fs.trust0[same], hs.trust0[sampled])
+    # every count that sets scarcity counts whom the rows stand for: posts and county stocks
+    # match the unthinned county's within sampling noise
+    for a, b in zip(full.agency_list, half.agency_list):
+        assert b.posts == pytest.approx(a.posts, rel=0.06), a.name
+    for key in ("in_school", "apprentice", "outside"):
+        assert half.recorder.rows[-1][key] == pytest.approx(full.recorder.rows[-1][key], rel=0.06), key
+    assert half.recorder.rows[-1]["focal_in_school"] + half.recorder.rows[-1]["focal_apprentice"] > 0
+    assert half.students.n < 0.7 * full.students.n
+
+
+def test_a_thinned_row_at_the_end_of_the_month_is_served_with_the_chance_of_the_hours_left():
+    """The first row that does not fit, standing for w students of whom k fit in the hours left,
+    is served with chance k / w and charged the hours left; a whole row is never charged more."""
+    model = DropoutModel(compose_config(["cohort.size=200", "county.warmup_years=2"]))
+    model.run(1)
+    st, agency = model.students, model.agency_by_name["ppt"]
+    ids = np.arange(4)
+    st.weight[ids] = [1.0, 1.0, 2.0, 2.0]
+    unit = np.full(4, 10.0)
+    ctx = model.month_context(model.month)
+    n, charge = agency.fit(ctx, ids, unit, 25.0)       # rows 0, 1 fit (20 h); row 2 (20 h) does not
+    assert n in (2, 3)
+    assert (n == 2 and charge.tolist() == [1.0, 1.0]) or (n == 3 and charge.tolist() == [1.0, 1.0, 0.5])
+    served = 0
+    for t in range(400):                               # k = 0 of 2 fit in 5 h: never served
+        ctx.t = t
+        assert agency.fit(ctx, ids, unit, 25.0)[0] == 2
+        served += agency.fit(ctx, ids, unit, 35.0)[0] == 3  # k = 1 of 2: chance 1/2
+    assert 150 < served < 250
+    st.weight[ids] = 1.0
+    assert agency.fit(ctx, ids, unit, 35.0)[0] == 3   # unweighted rows: only whole rows
+
+
+def test_contracts_taken_by_thinned_rows_count_as_the_students_they_stand_for():
+    from dropout_sim.model.progression import ContractPool, match_contracts
+    model = DropoutModel(compose_config(["cohort.size=200", "county.warmup_years=2"]))
+    model.run(1)
+    st = model.students
+    applicants = np.arange(10)
+    st.weight[applicants] = 2.0
+    pool = ContractPool()
+    pool.open_year(7)
+    got = match_contracts(st, applicants, pool, model.cfg.laereplass, 0, model.streams, "test")
+    assert got.size == 3 and pool.left == pytest.approx(1.0)     # 3 rows x 2 students; 1 contract lapses
+    assert match_contracts(st, applicants, pool, model.cfg.laereplass, 0, model.streams, "test").size == 0
 
 
 def test_warmup_rows_are_not_written_and_months_start_at_the_focal_cohort(tmp_path):

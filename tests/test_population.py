@@ -28,7 +28,7 @@ def cohort(cfg, n=20000, seed=3):
 def students_from(cfg, n=4000) -> Students:
     st = Students()
     st.resize(slice(None), n)
-    st.fill_cohort(slice(0, n), cohort(cfg, n), 0, 0, 0)
+    st.fill_cohort(slice(0, n), cohort(cfg, n), 0, 0, np.arange(n))
     return st
 
 

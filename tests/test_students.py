@@ -24,7 +24,7 @@ def new_students(cfg, seed: int = 1) -> Students:
     st = Students()
     n = cfg.cohort.size
     st.resize(slice(None), n)
-    st.fill_cohort(slice(0, n), draw_cohort(cfg.cohort, Streams(seed, 0).generator("cohort.0"), n), 0, 0, 0)
+    st.fill_cohort(slice(0, n), draw_cohort(cfg.cohort, Streams(seed, 0).generator("cohort.0"), n), 0, 0, np.arange(n))
     return st
 
 

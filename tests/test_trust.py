@@ -374,8 +374,11 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_with_the_figure(run_cli, tmp
 def test_memory_estimate_grows_with_the_cohort():
     from dropout_sim.runs.api import memory_need_mb
 
-    small, large = memory_need_mb(compose_config(["cohort.size=1000"])), memory_need_mb(compose_config(["cohort.size=5000000"]))
-    assert 150 < small < 200 and large > 10_000  # 5 million students per cohort: over 10 GB
+    small = memory_need_mb(compose_config(["cohort.size=1000"]))
+    large = memory_need_mb(compose_config(["cohort.size=5000000", "county.nonfocal_share=1"]))
+    assert 150 < small < 200 and large > 10_000  # 5 million students per cohort, all simulated: over 10 GB
+    sampled = memory_need_mb(compose_config(["cohort.size=5000000", "county.nonfocal_share=0.25"]))
+    assert sampled < 0.5 * large                 # a quarter of the non-focal cohorts: under half the rows
 
 
 def test_ctrl_c_is_a_clean_exit(tmp_path):

@@ -57,13 +57,14 @@ class MonthLedger:
     hours_assessment: float = 0.0
     hours_coordination: float = 0.0
     hours_meetings: float = 0.0
-    queue: int = 0
-    caseload: int = 0
-    admitted: int = 0
-    declined: int = 0
-    not_approved: int = 0
-    assessed: int = 0
-    """Students taken from the queue and assessed this month (admitted, declined or not approved)."""
+    queue: float = 0.0
+    caseload: float = 0.0
+    admitted: float = 0.0
+    declined: float = 0.0
+    not_approved: float = 0.0
+    assessed: float = 0.0
+    """Students taken from the queue and assessed this month (admitted, declined or not approved).
+    Counts are of the students the rows stand for (``Students.weight``), as are the hours."""
     wait_months: float = 0.0
     """Sum over the students assessed this month of months spent in the queue (the monthly table
     and the summary divide it by ``assessed``: the mean wait for an assessment)."""
@@ -156,16 +157,16 @@ class Agency(mesa.Agent, PerStudent):
         self.ledger = MonthLedger()
 
     # ------------------------------------------------------------------ capacity and routes in
-    def set_capacity(self, basis: int, staffing_scale: float) -> None:
+    def set_capacity(self, basis: float, staffing_scale: float) -> None:
         """Posts for ``basis`` enrolled students (or target-group youths), scaled by the planner's knob."""
         self.posts = self.cfg.posts_per_1000 * staffing_scale * basis / 1000.0
         self.capacity = self.posts * self.cfg.casework_hours_per_post
 
-    def capacity_basis(self, st: Students, t: int) -> int:
-        """The county's count this agency is staffed per 1,000 of."""
+    def capacity_basis(self, st: Students, t: int) -> float:
+        """The county's count this agency is staffed per 1,000 of (students the rows stand for)."""
         if self.cfg.capacity_basis == "target_group":
-            return int(self.eligible(st, t).sum())
-        return int(st.active().sum())
+            return st.count(self.eligible(st, t))
+        return st.count(st.active())
 
     def eligible(self, st: Students, t: int) -> np.ndarray:
         """Mask of students this agency serves now (status, age; outside youths who have not
@@ -255,8 +256,15 @@ class Agency(mesa.Agent, PerStudent):
         are admitted (first come first served, or by observed risk) while assessment + first
         month of help fit in the hours left. Hours set aside for students who then decline or
         are not approved go back to the queue in another admission round.
+
+        A row standing for several students (``Students.weight`` w > 1, a thinned non-focal
+        cohort) costs w students' hours and counts as w students. When it is the first row that
+        does not fit and the hours left would cover k of its w students, it is served with
+        chance k / w and then charged the hours left (:meth:`fit`): admissions stay unbiased
+        instead of wasting up to a whole row's hours, and hours are never exceeded.
         """
         st, cfg, t = ctx.students, self.cfg, ctx.t
+        w = st.weight
         led = self.ledger = MonthLedger(hours_paid=self.capacity, posts=self.posts)
         available = self.capacity
         led.hours_meetings = min(available, self.overhead)
@@ -266,15 +274,13 @@ class Agency(mesa.Agent, PerStudent):
         def coordination(ids: np.ndarray) -> np.ndarray:
             return self.coordination_hours(ctx, ids)
 
-        def fitting(cost: np.ndarray) -> int:
-            return int(np.searchsorted(np.cumsum(cost), available * (1 + 1e-12), side="right"))
-
         open_ids = np.flatnonzero(self.case_left > 0)
         open_ids = open_ids[np.lexsort((open_ids, self.case_start[open_ids]))]
         coord_open = coordination(open_ids)
-        n_open = fitting(case_hours + coord_open)
+        n_open, charge = self.fit(ctx, open_ids, case_hours + coord_open, available)
         helped_parts, cost_parts, coord_parts = [open_ids[:n_open]], [case_hours + coord_open[:n_open]], [coord_open[:n_open]]
-        available -= float(cost_parts[0].sum())
+        weight_parts = [charge]
+        available -= float((cost_parts[0] * weight_parts[0]).sum())
 
         queued = np.flatnonzero(self.queued_since != NO_MONTH)
         tie = ctx.streams.uniform(f"queue.{self.name}", t, st.gid[queued])
@@ -288,23 +294,23 @@ class Agency(mesa.Agent, PerStudent):
             joint = self.joint_assessment(ctx, queued)
             assess = np.where(joint, cfg.assessment_hours * share, cfg.assessment_hours)
             coord = coordination(queued)
-            n = fitting(assess + case_hours + coord)
+            n, cb = self.fit(ctx, queued, assess + case_hours + coord, available)
             if n == 0:
                 break
-            batch, joint, assess, coord = queued[:n], joint[:n], assess[:n], coord[:n]
+            batch, joint, assess, coord, wb = queued[:n], joint[:n], assess[:n], coord[:n], w[queued[:n]]
             queued = queued[n:]
             # Admission: the assessment happens; the student may decline, the case may not be approved.
-            led.wait_months += float((t - self.queued_since[batch]).sum())
-            led.assessed += int(batch.size)
+            led.wait_months += float(((t - self.queued_since[batch]) * wb).sum())
+            led.assessed += float(wb.sum())
             self.queued_since[batch] = NO_MONTH
             accept_p = ctx.acceptance_base + (1 - ctx.acceptance_base) * st.trust[batch]
             accept = ctx.streams.bernoulli(f"accept.{self.name}", t, st.gid[batch], accept_p)
             approved = self.approve(ctx, batch)
             ok = accept & approved
-            led.admitted += int(ok.sum())
-            led.declined += int((~accept).sum())
-            led.not_approved += int((accept & ~approved).sum())
-            led.hours_assessment += float(assess.sum())
+            led.admitted += float(wb[ok].sum())
+            led.declined += float(wb[~accept].sum())
+            led.not_approved += float(wb[accept & ~approved].sum())
+            led.hours_assessment += float((assess * cb).sum())
             new_cases = batch[ok]
             self.case_left[new_cases] = cfg.case_months
             self.case_start[new_cases] = t
@@ -316,14 +322,16 @@ class Agency(mesa.Agent, PerStudent):
             helped_parts.append(new_cases)
             cost_parts.append(case_hours + coord[ok])
             coord_parts.append(coord[ok])
-            available -= float(assess.sum() + cost_parts[-1].sum())
-        led.queue = int(queued.size)
+            weight_parts.append(cb[ok])
+            available -= float((assess * cb).sum() + (cost_parts[-1] * weight_parts[-1]).sum())
+        led.queue = float(w[queued].sum())
 
         helped = np.concatenate(helped_parts)
         cost_helped = np.concatenate(cost_parts)
-        led.hours_coordination = float(np.concatenate(coord_parts).sum())
-        led.hours_help = float(cost_helped.sum()) - led.hours_coordination
-        led.caseload = int(np.count_nonzero(self.case_left > 0))
+        w_helped = np.concatenate(weight_parts)
+        led.hours_coordination = float((np.concatenate(coord_parts) * w_helped).sum())
+        led.hours_help = float((cost_helped * w_helped).sum()) - led.hours_coordination
+        led.caseload = float(w[self.case_left > 0].sum())
         assessed = np.concatenate(assessed_parts) if assessed_parts else np.empty(0, dtype=np.int64)
         assess_hours = np.concatenate(assess_parts) if assess_parts else np.empty(0)
         outcome = ServiceOutcome(
@@ -336,6 +344,23 @@ class Agency(mesa.Agent, PerStudent):
         self.case_left[helped] -= 1
         outcome.ended = helped[self.case_left[helped] == 0]
         return outcome
+
+    def fit(self, ctx: MonthContext, ids: np.ndarray, unit_hours: np.ndarray, available: float
+            ) -> tuple[int, np.ndarray]:
+        """How many of ``ids`` (in order; ``unit_hours`` per student) this month's ``available``
+        hours serve, and the weight each served row is charged at (its ``Students.weight``, or
+        less for a thinned row at the boundary served with chance k / w; see :meth:`serve`)."""
+        w = ctx.students.weight[ids]
+        cum = np.cumsum(unit_hours * w)
+        n = int(np.searchsorted(cum, available * (1 + 1e-12), side="right"))
+        charge = w[:n]
+        if n < ids.size and w[n] > 1.0:
+            left = available - (float(cum[n - 1]) if n else 0.0)
+            k = np.floor(left / unit_hours[n] * (1 + 1e-12))
+            if k >= 1 and ctx.streams.uniform(f"fit.{self.name}", ctx.t, ctx.students.gid[ids[n:n + 1]])[0] < k / w[n]:
+                charge = np.append(charge, left / unit_hours[n])
+                n += 1
+        return n, charge
 
     def coordination_hours(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
         """Coordination hours this agency spends per case-month on rows ``ids`` (one per partner on the case)."""

@@ -36,6 +36,8 @@ PROGRESS_MONTHS = (12, 24)
 ON_TIME_MONTHS = {ACADEMIC: 36, VOCATIONAL: 48}
 """Normert tid for the programme: 3 years academic, 4 vocational (2 + 2 apprenticeship)."""
 
+COUNT_SERIES = ("queue", "caseload", "admitted", "declined", "not_approved", "assessed")
+"""Agency series that count students (the ledger's weighted counts, written as whole students)."""
 AGENCY_SERIES = ("posts", "hours_paid", "hours_used", "hours_help", "hours_assessment", "hours_coordination",
                  "hours_meetings", "queue", "caseload", "admitted", "declined", "not_approved", "assessed", "wait_months")
 
@@ -70,12 +72,12 @@ class MonthlyRecorder:
         m, st = self.model, self.model.students
         fr = m.focal_rows()  # the focal cohorts' rows (none during the warm-up)
         own = st.months_in(t, fr)
-        counts = np.bincount(st.status, minlength=4)
+        counts = np.bincount(st.status, weights=st.weight, minlength=4)  # the county: whom the rows stand for
+        counts[COMPLETED] += sum(m.county_completed.values())
         focal_counts = np.bincount(st.status[fr], minlength=4)
         row: dict[str, Any] = {"month": t - m.first_focal_month, "label": label(t - m.first_focal_month)}
         for code, name in enumerate(STATUS_NAMES):
-            row[name] = int(counts[code])
-        row["completed"] += sum(m.county_completed.values())
+            row[name] = int(round(counts[code]))
         for code, name in enumerate(STATUS_NAMES):
             row[f"focal_{name}"] = int(focal_counts[code])
         row["focal_students"] = int(fr.size)
@@ -97,7 +99,7 @@ class MonthlyRecorder:
                 value = getattr(led, key)
                 if key == "wait_months":
                     value = value / led.assessed if led.assessed else float("nan")
-                row[f"{agency.name}_{key}"] = float(value) if isinstance(value, float) else int(value)
+                row[f"{agency.name}_{key}"] = int(round(value)) if key in COUNT_SERIES else float(value)
         at59 = fr[own == NORMERT_TID_MONTHS - 1]
         self.status_at_60.update(zip(st.gid[at59].tolist(), st.status[at59].tolist()))
         for month in PROGRESS_MONTHS:

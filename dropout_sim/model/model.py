@@ -176,23 +176,42 @@ class DropoutModel(mesa.Model):
         gone_cohort = st.months_in(t) >= 12 * COUNTY_YEARS
         completed = st.status == COMPLETED
         drop = ~focal & (gone_cohort | completed)
-        for c, k in zip(*np.unique(st.cohort[drop & completed & ~gone_cohort], return_counts=True)):
-            self.county_completed[int(c)] = self.county_completed.get(int(c), 0) + int(k)
+        left_completed = drop & completed & ~gone_cohort
+        for c in np.unique(st.cohort[left_completed]):
+            k = st.count(left_completed & (st.cohort == c))
+            self.county_completed[int(c)] = self.county_completed.get(int(c), 0) + k
         oldest = (t - 12 * (COUNTY_YEARS - 1)) // 12 - self.cfg.county.warmup_years
         self.county_completed = {c: k for c, k in self.county_completed.items() if c >= oldest}
         cohort = t // 12 - self.cfg.county.warmup_years
-        size = self.cohort_size if t < self.months else 0
+        if t < self.months:
+            intake = draw_cohort(self.cfg.cohort, self.streams.generator(f"cohort.{cohort}"), self.cohort_size,
+                                 self.cfg.population)
+            positions, weight = self.simulated_positions(cohort)
+            intake = {k: v[positions] for k, v in intake.items()} if positions.size < self.cohort_size else intake
+        else:
+            positions, weight = np.empty(0, dtype=np.int64), 1.0
+        size = positions.size
         keep = np.flatnonzero(~drop)
         for part in self.per_student:
             part.resize(keep, size)
         start = len(keep)
         self.new_rows = slice(start, start + size)
         if size:
-            intake = draw_cohort(self.cfg.cohort, self.streams.generator(f"cohort.{cohort}"), size,
-                                 self.cfg.population)
-            st.fill_cohort(self.new_rows, intake, cohort, t, cohort * self.cohort_size)
+            st.fill_cohort(self.new_rows, intake, cohort, t, cohort * self.cohort_size + positions, weight)
         for agency in self.staffed():
             agency.set_capacity(agency.capacity_basis(st, t), self.staffing_scale)
+
+    def simulated_positions(self, cohort: int) -> tuple[np.ndarray, float]:
+        """Positions (0 .. cohort size - 1) of an entry cohort's students that are simulated, and
+        the number of students each stands for: everyone in a focal cohort; in a non-focal one an
+        independent ``county.nonfocal_share`` of them (a fixed draw per student, the same in every
+        scenario), each counting ``1 / nonfocal_share`` wherever the county's numbers set scarcity."""
+        everyone = np.arange(self.cohort_size, dtype=np.int64)
+        share = self.cfg.county.nonfocal_share
+        if 0 <= cohort < self.cfg.county.focal_cohorts or share >= 1.0:
+            return everyone, 1.0
+        kept = self.streams.uniform("nonfocal_sample", NO_MONTH, cohort * self.cohort_size + everyone) < share
+        return everyone[kept], 1.0 / share
 
     def staffed(self) -> list[Agency]:
         """The agencies and, when the regime has them, the lead workers."""
@@ -204,7 +223,7 @@ class DropoutModel(mesa.Model):
         only where the ``resource_team`` mechanism is on);
         and each office's practice, which changes with its caseworkers."""
         rc, reg = self.regime.cfg, self.regime
-        enrolled_k = int(self.students.active().sum()) / 1000.0
+        enrolled_k = self.students.count(self.students.active()) / 1000.0
         new_staff = np.array([a.posts for a in self.agency_list]) * rc.turnover_per_year / 12.0
         for agency in self.agency_list:
             k = agency.index
@@ -229,11 +248,18 @@ class DropoutModel(mesa.Model):
         low_mastery, strain = 1.0 - st.mastery[rows], st.strain[rows]
         active = st.active()
         if not np.all(observe_mastery):
-            low_mastery = np.where(observe_mastery, low_mastery, 1.0 - float(st.mastery[active].mean()))
+            low_mastery = np.where(observe_mastery, low_mastery, 1.0 - self.county_mean(st.mastery, active))
         if not np.all(observe_strain):
-            strain = np.where(observe_strain, strain, float(st.strain[active].mean()))
+            strain = np.where(observe_strain, strain, self.county_mean(st.strain, active))
         return (iv.attendance_weight * (1.0 - st.engagement[rows]) + iv.mastery_weight * low_mastery
                 + iv.strain_weight * strain) / total
+
+    def county_mean(self, values: np.ndarray, mask: np.ndarray) -> float:
+        """Mean of ``values`` over the county's students in ``mask`` (weighted by whom each row stands for)."""
+        if self.cfg.county.nonfocal_share >= 1.0:
+            return float(values[mask].mean())
+        w = self.students.weight[mask]
+        return float(values[mask] @ w / w.sum())
 
     def sees_mastery(self, t: int, rows: np.ndarray) -> np.ndarray:
         """Grades are known from December of Vg1 (``first_grades_month``), or from intake when
@@ -339,9 +365,10 @@ class DropoutModel(mesa.Model):
         progression.apprenticeship_month(st, t, cfg.progression, streams)
 
         # 12. collaboration
-        both = helped_now[ids].T.astype(np.int64) @ helped_now[ids].astype(np.int64)  # symmetric: each student once per pair
+        helped_ids = helped_now[ids].astype(np.float64)
+        both = helped_ids.T @ (helped_ids * st.weight[ids, None])  # symmetric: each student once per pair
         joint = both + self.referrals.sent + self.referrals.sent.T  # referrals and notices either way
-        self.regime.build_collaboration(joint, int(st.active().sum()))
+        self.regime.build_collaboration(joint, st.count(st.active()))
         self.referrals.sent[:] = 0
 
         # 13. record

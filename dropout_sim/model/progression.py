@@ -44,7 +44,8 @@ BELONGING_FIT = 0.65
 class ContractPool:
     """The county's apprenticeship contracts still on offer in the current contract year (from June)."""
 
-    left: int = 0
+    left: float = 0
+    """Contracts still on offer (a thinned non-focal student takes as many as it stands for)."""
     offered: int = 0
 
     def open_year(self, contracts: int) -> None:
@@ -60,13 +61,20 @@ def yearly_contracts(lp: LaereplassConfig, cohort_size: int) -> int:
 def match_contracts(st: Students, applicants: np.ndarray, pool: ContractPool, lp: LaereplassConfig, t: int,
                     streams: Streams, key: str) -> np.ndarray:
     """Give the pool's contracts to the applicants employers rank highest (mastery + noise).
-    Returns the rows that got one (in row order) and takes them from the pool."""
-    k = min(pool.left, applicants.size)
-    if k <= 0:
+    Returns the rows that got one (in row order) and takes them from the pool; an applicant
+    standing for several students (``Students.weight``) takes as many contracts, and gets them
+    only while that many are left."""
+    if pool.left < 1 or applicants.size == 0:
         return applicants[:0]
     score = st.mastery[applicants] + lp.mastery_noise_sd * streams.normal(key, t, st.gid[applicants])
-    best = np.argpartition(-score, k - 1)[:k] if k < applicants.size else np.arange(applicants.size)
-    pool.left -= k
+    w = st.weight[applicants]
+    if np.all(w == 1.0):
+        k = min(int(pool.left), applicants.size)
+        best = np.argpartition(-score, k - 1)[:k] if k < applicants.size else np.arange(applicants.size)
+    else:
+        order = np.argsort(-score, kind="stable")
+        best = order[np.cumsum(w[order]) <= pool.left + 1e-9]
+    pool.left -= float(w[best].sum())
     return applicants[np.sort(best)]
 
 

@@ -43,8 +43,9 @@ class Referrals(PerStudent):
         self.agencies = list(agencies)
         self.hub = hub
         self.allocate(0, len(self.agencies))
-        self.sent = np.zeros((len(self.agencies), len(self.agencies)), dtype=np.int64)
-        """sent[a, b]: referrals and notices a passed to b this month (joint work that builds collaboration)."""
+        self.sent = np.zeros((len(self.agencies), len(self.agencies)))
+        """sent[a, b]: referrals and notices a passed to b this month (joint work that builds collaboration;
+        students the rows stand for)."""
         self.referable = [a for a in self.agencies if a is not hub and not a.serves_outside]
         """Agencies the clarification meeting can refer to (services for students in school)."""
 
@@ -122,7 +123,7 @@ class Referrals(PerStudent):
             st.trust[go] = np.maximum(0.0, st.trust[go] - sharing_cost * informed)
             referred = agency.refer(go, go_gid, t, regime.referral_delay[s, b], f"delay.{agency.name}", streams)
             engaged[np.searchsorted(rows_w, referred), b] = True
-            self.sent[s, b] += referred.size
+            self.sent[s, b] += st.weight[referred].sum()
 
     def handoff(self, t: int, st: Students, agency: Agency, ended: np.ndarray, regime: Regime,
                 streams: Streams, lead_held: np.ndarray, trust_loss: float) -> None:
@@ -163,4 +164,4 @@ class Referrals(PerStudent):
             self.lost_notices[rows[lost]] += 1
             sent = agency.refer(rows[~lost], gids[~lost], t, regime.referral_delay[s, agency.index],
                                 f"delay.{agency.name}", streams)
-            self.sent[s, agency.index] += sent.size
+            self.sent[s, agency.index] += st.weight[sent].sum()

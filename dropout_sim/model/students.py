@@ -87,8 +87,10 @@ class Students(PerStudent):
         "first_risk_month": (np.int32, NO_MONTH),
         "switched_programme": (bool, False), "on_pabygg": (bool, False), "took_pabygg": (bool, False),
         "private_candidate": (bool, False), "fib_month": (np.int32, NO_MONTH), "missing_grades": (np.int8, 0),
-        "contract_month": (np.int32, NO_MONTH),
+        "contract_month": (np.int32, NO_MONTH), "weight": (np.float64, 1.0),
     }
+    """``weight``: students this row stands for in the county's counts (1 in focal cohorts;
+    ``1 / county.nonfocal_share`` in thinned non-focal cohorts)."""
 
     def __init__(self) -> None:
         self.allocate(0)
@@ -99,10 +101,11 @@ class Students(PerStudent):
         return self.rows()
 
     def fill_cohort(self, rows: slice, intake: dict[str, np.ndarray], cohort: int, month: int,
-                    first_gid: int) -> None:
-        """Fill freshly appended ``rows`` with a new Vg1 cohort starting in county month ``month``."""
-        size = rows.stop - rows.start
-        self.gid[rows] = np.arange(first_gid, first_gid + size, dtype=np.int64)
+                    gids: np.ndarray, weight: float = 1.0) -> None:
+        """Fill freshly appended ``rows`` with a new Vg1 cohort starting in county month ``month``
+        (global ids ``gids``; each student stands for ``weight`` students in the county's counts)."""
+        self.gid[rows] = gids
+        self.weight[rows] = weight
         self.cohort[rows] = cohort
         self.entry_month[rows] = month
         for name in INTAKE_STATES:
@@ -114,6 +117,11 @@ class Students(PerStudent):
     def active(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Mask (of ``rows``) of students in school or in an apprenticeship."""
         return self.status[rows] <= APPRENTICE
+
+    def count(self, mask: np.ndarray) -> float:
+        """Students the rows of a full-length ``mask`` stand for (the weighted count: a county
+        total, e.g. enrolment or a target group)."""
+        return float(self.weight[mask].sum())
 
     def months_in(self, t: int, ids: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Each student's own month: months since their first day of Vg1."""

@@ -64,10 +64,11 @@ ENV_MEMORY = "DROPOUT_SIM_MEMORY_MB"
 
 def memory_need_mb(cfg: Config) -> float:
     """Estimated peak memory of one run of ``cfg``, MB: the county holds up to six year groups
-    of ``cohort.size`` rows plus the focal cohorts (:data:`ROW_KB` each)."""
+    of ``cohort.size`` students (non-focal ones sampled at ``county.nonfocal_share``) plus the
+    focal cohorts (:data:`ROW_KB` each)."""
     from ..model.model import COUNTY_YEARS
 
-    rows = cfg.cohort.size * (COUNTY_YEARS - 1 + cfg.county.focal_cohorts)
+    rows = cfg.cohort.size * ((COUNTY_YEARS - 1) * cfg.county.nonfocal_share + cfg.county.focal_cohorts)
     return BASE_MEMORY_MB + rows * ROW_KB / 1024.0
 
 
