@@ -499,7 +499,7 @@ class CountyConfig:
                               "is present and queues and caseloads have settled")
     focal_cohorts: int = param(1, "cohorts", 1, 20,
                                "entry cohorts whose outcomes are reported (from the end of the warm-up)")
-    nonfocal_share: float = param(0.5, "share", 0.05, 1,
+    nonfocal_share: float = param(0.5, "share", 0.25, 1,
                                   "share of each non-focal cohort (the warm-up's, and those entering after the "
                                   "focal cohorts) that is simulated; each of its students stands for 1/share "
                                   "students in every count that sets scarcity (posts, hours, queues, caseloads, "

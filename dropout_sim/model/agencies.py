@@ -357,6 +357,8 @@ class Agency(mesa.Agent, PerStudent):
         if n < ids.size and w[n] > 1.0:
             left = available - (float(cum[n - 1]) if n else 0.0)
             k = np.floor(left / unit_hours[n] * (1 + 1e-12))
+            # One draw per row and month, reused if the row is at the boundary again in a later
+            # admission round (k only grows): its chance over the month is then k_final / w.
             if k >= 1 and ctx.streams.uniform(f"fit.{self.name}", ctx.t, ctx.students.gid[ids[n:n + 1]])[0] < k / w[n]:
                 charge = np.append(charge, left / unit_hours[n])
                 n += 1

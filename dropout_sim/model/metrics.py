@@ -57,6 +57,10 @@ class MonthlyRecorder:
         self.model = model
         self.rows: list[dict[str, Any]] = []
         self.warmup_rows: list[dict[str, Any]] = []
+        self.agency_counts: list[dict[str, float]] = []
+        """Per focal month, the agencies' student counts before rounding (``<agency>_<key>`` for
+        :data:`COUNT_SERIES`): with weighted rows they are fractions of students, and the
+        summary adds them up unrounded; ``rows`` (``monthly.csv``) holds them as whole students."""
         """Rows of the warm-up months (not written; for checking that the county settled)."""
         sample = min(model.cfg.output.trajectory_sample, model.cohort_size)
         self.trajectory_gids = np.arange(sample, dtype=np.int64)
@@ -93,13 +97,17 @@ class MonthlyRecorder:
         pairs = np.logical_and.outer(reg.is_colocated, reg.is_colocated)
         np.fill_diagonal(pairs, False)
         row["collaboration"] = float(reg.collaboration[pairs].mean()) if pairs.any() else float("nan")
+        counts: dict[str, float] = {}
         for agency in m.staffed():
             led = agency.ledger
             for key in AGENCY_SERIES:
                 value = getattr(led, key)
                 if key == "wait_months":
                     value = value / led.assessed if led.assessed else float("nan")
-                row[f"{agency.name}_{key}"] = int(round(value)) if key in COUNT_SERIES else float(value)
+                elif key in COUNT_SERIES:
+                    counts[f"{agency.name}_{key}"] = float(value)
+                    value = int(round(value))
+                row[f"{agency.name}_{key}"] = float(value) if isinstance(value, float) else value
         at59 = fr[own == NORMERT_TID_MONTHS - 1]
         self.status_at_60.update(zip(st.gid[at59].tolist(), st.status[at59].tolist()))
         for month in PROGRESS_MONTHS:
@@ -113,6 +121,7 @@ class MonthlyRecorder:
             self.warmup_rows.append(row)
             return
         self.rows.append(row)
+        self.agency_counts.append(counts)
         if self.trajectory_gids.size:
             rows = np.minimum(np.searchsorted(st.gid, self.trajectory_gids), st.n - 1)
             rows = rows[st.gid[rows] == self.trajectory_gids]
@@ -124,7 +133,14 @@ class MonthlyRecorder:
         return list(self.rows[0]) if self.rows else []
 
     def series(self, column: str) -> np.ndarray:
+        """One column of the monthly rows, as written to ``monthly.csv``."""
         return np.array([row[column] for row in self.rows])
+
+    def agency_series(self, agency: str, key: str) -> np.ndarray:
+        """One agency series over the focal months, student counts unrounded."""
+        if key in COUNT_SERIES:
+            return np.array([c[f"{agency}_{key}"] for c in self.agency_counts])
+        return self.series(f"{agency}_{key}")
 
 
 TRAJECTORY_COLUMNS = ("month", "student_id", "status", "mastery", "strain", "belonging", "engagement", "trust")
@@ -274,7 +290,7 @@ def agency_hours(model: "DropoutModel") -> dict[str, dict]:
         if not months:
             out[name] = {}
             continue
-        s = {key: rec.series(f"{name}_{key}") for key in AGENCY_SERIES}
+        s = {key: rec.agency_series(name, key) for key in AGENCY_SERIES}
         works = s["hours_paid"] > 0
         paid, used = float(s["hours_paid"].sum()), float(s["hours_used"].sum())
         admitted = float(s["admitted"].sum())
@@ -289,9 +305,9 @@ def agency_hours(model: "DropoutModel") -> dict[str, dict]:
             "utilisation": float(s["hours_used"][works].sum() / s["hours_paid"][works].sum()) if works.any() else None,
             "queue_month_share": float((s["queue"][works] > 0).mean()) if works.any() else None,
             "mean_queue": float(s["queue"].mean()),
-            "peak_queue": int(s["queue"].max()),
+            "peak_queue": int(round(s["queue"].max())),
             "mean_wait_months": float(waits.sum() / assessed) if assessed else None,
-            "admitted": int(admitted),
+            "admitted": int(round(admitted)),
             "nok_paid": float(s["posts"].sum() / 12.0 * agency.cfg.nok_per_post_year),
             "colocated": bool(agency.index < len(model.agency_list) and model.regime.members[agency.index]),
         }

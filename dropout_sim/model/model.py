@@ -205,13 +205,14 @@ class DropoutModel(mesa.Model):
         """Positions (0 .. cohort size - 1) of an entry cohort's students that are simulated, and
         the number of students each stands for: everyone in a focal cohort; in a non-focal one an
         independent ``county.nonfocal_share`` of them (a fixed draw per student, the same in every
-        scenario), each counting ``1 / nonfocal_share`` wherever the county's numbers set scarcity."""
+        scenario), each counting cohort size / sample size (about ``1 / nonfocal_share``: the
+        sample then stands for exactly the whole cohort) wherever the county's numbers set scarcity."""
         everyone = np.arange(self.cohort_size, dtype=np.int64)
         share = self.cfg.county.nonfocal_share
         if 0 <= cohort < self.cfg.county.focal_cohorts or share >= 1.0:
             return everyone, 1.0
-        kept = self.streams.uniform("nonfocal_sample", NO_MONTH, cohort * self.cohort_size + everyone) < share
-        return everyone[kept], 1.0 / share
+        kept = everyone[self.streams.uniform("nonfocal_sample", NO_MONTH, cohort * self.cohort_size + everyone) < share]
+        return kept, (self.cohort_size / kept.size if kept.size else 1.0)
 
     def staffed(self) -> list[Agency]:
         """The agencies and, when the regime has them, the lead workers."""

@@ -62,8 +62,9 @@ def match_contracts(st: Students, applicants: np.ndarray, pool: ContractPool, lp
                     streams: Streams, key: str) -> np.ndarray:
     """Give the pool's contracts to the applicants employers rank highest (mastery + noise).
     Returns the rows that got one (in row order) and takes them from the pool; an applicant
-    standing for several students (``Students.weight``) takes as many contracts, and gets them
-    only while that many are left."""
+    standing for w students (``Students.weight``) takes w contracts; the first who no longer
+    fits while k >= 1 contracts are left gets one with chance k / w, and the pool is then empty
+    (as for an agency's hours: the contracts taken stay unbiased)."""
     if pool.left < 1 or applicants.size == 0:
         return applicants[:0]
     score = st.mastery[applicants] + lp.mastery_noise_sd * streams.normal(key, t, st.gid[applicants])
@@ -71,11 +72,20 @@ def match_contracts(st: Students, applicants: np.ndarray, pool: ContractPool, lp
     if np.all(w == 1.0):
         k = min(int(pool.left), applicants.size)
         best = np.argpartition(-score, k - 1)[:k] if k < applicants.size else np.arange(applicants.size)
-    else:
-        order = np.argsort(-score, kind="stable")
-        best = order[np.cumsum(w[order]) <= pool.left + 1e-9]
-    pool.left -= float(w[best].sum())
-    return applicants[np.sort(best)]
+        pool.left -= k
+        return applicants[np.sort(best)]
+    order = np.argsort(-score, kind="stable")
+    cum = np.cumsum(w[order])
+    n = int(np.searchsorted(cum, pool.left + 1e-9, side="right"))
+    taken = float(cum[n - 1]) if n else 0.0
+    if n < order.size:
+        k = np.floor(pool.left - taken + 1e-9)
+        nxt = st.gid[applicants[order[n:n + 1]]]
+        if k >= 1 and streams.uniform(key + ".last", t, nxt)[0] < k / w[order[n]]:
+            n += 1
+            taken = pool.left  # the rest of the pool goes with it
+    pool.left = max(0.0, pool.left - taken)
+    return applicants[np.sort(order[:n])]
 
 
 def start_apprenticeship(st: Students, got: np.ndarray, t: int, months_counted: int) -> None:
