@@ -313,6 +313,8 @@ def _fake_draw_sweep(root: Path, gain_by_draw, noise: float, replicates: int = 4
                     f"- draw={draw}\n- regime={regime}\n- replicate={rep}\n")
                 (d / "monthly.csv").write_text(monthly)
                 (d / SUMMARY_FILE).write_text(json.dumps({"completion_5y": value, "students": 100,
+                                                          "completion_5y_by_gender": {"male": value - 0.05,
+                                                                                      "female": value + 0.05},
                                                           "meta": {"seed": 42, "replicate": rep}}))
     return root
 
@@ -338,6 +340,18 @@ def test_sweep_over_draws_reports_replicate_and_parameter_intervals(tmp_path):
     row = summarise(sweep, baseline="siloed").set_index("scenario").loc["colocated"]
     rep = row["diff_replicate_hi"] - row["diff_replicate_lo"]
     assert rep > 1.0 and row["diff_replicate_lo"] < row["diff_pp"] < row["diff_replicate_hi"]
+
+
+def test_gains_by_group_over_draws_pair_each_draw_and_replicate(tmp_path):
+    """A sweep over posterior draws pairs on (draw, replicate), as the summary does: one pair per
+    draw and replicate, not one per replicate (which would keep an arbitrary draw)."""
+    from dropout_sim.analysis.report import gains_by_group
+
+    gains = np.linspace(0.005, 0.023, 10)
+    sweep = gather(_fake_draw_sweep(tmp_path / "a", gains, noise=0.0005))
+    male = gains_by_group(sweep, "siloed").set_index("group").loc["male"]
+    assert male["pairs"] == 40
+    assert male["diff"] == pytest.approx(gains.mean(), abs=0.0005)
 
 
 def test_report_writes_the_two_interval_columns(tmp_path):

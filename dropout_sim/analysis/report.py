@@ -136,15 +136,17 @@ def draw_intervals(runs: pd.DataFrame, metric: str, baseline: str, scenario_col:
 
 
 def paired_differences(runs: pd.DataFrame, metric: str, baseline: str,
-                       scenario_col: str = "scenario", pair_cols: Sequence[str] = PAIR_KEYS) -> pd.DataFrame:
+                       scenario_col: str = "scenario", pair_cols: Sequence[str] | None = None) -> pd.DataFrame:
     """Per scenario: ``metric`` minus the baseline's, paired by replicate, with intervals.
 
-    ``runs`` has one row per finished run. Returns one row per scenario other than the
-    baseline: ``pairs`` (replicates present in both), ``diff`` (mean paired difference),
+    ``runs`` has one row per finished run; runs pair on ``pair_cols`` (default
+    :func:`pair_columns`: seed, replicate and, in a sweep over posterior draws, the draw). Returns
+    one row per scenario other than the baseline: ``pairs`` (pairs present in both), ``diff`` (mean paired difference),
     ``diff_ci_low``/``diff_ci_high`` (t-interval over the pairs), and the Welch interval of
     the same two sets of runs, unpaired (``unpaired_ci_low``/``unpaired_ci_high``).
     """
-    pair_cols = [c for c in pair_cols if c in runs.columns and runs[c].notna().any()]
+    pair_cols = pair_columns(runs) if pair_cols is None else [c for c in pair_cols if c in runs.columns
+                                                              and runs[c].notna().any()]
     wide = runs.pivot_table(index=pair_cols, columns=scenario_col, values=metric, aggfunc="first",
                             observed=True)
     rows = []
