@@ -119,6 +119,17 @@ def _months(model) -> int:
     return len(model.recorder.rows)
 
 
+def test_runs_in_this_process_are_as_quiet_as_in_a_worker(tmp_path, caplog):
+    """Mesa logs every model step at INFO; a worker silences it, and so does a batch run in this
+    process (n_jobs=1), so a sweep's console and job logs do not get 120 lines a run."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    logging.getLogger("MESA").setLevel(logging.NOTSET)
+    run_batch([["replicate=0"]], SMALL, n_jobs=1, out_dirs=[tmp_path / "r"])
+    assert not [r for r in caplog.records if r.name.startswith("MESA")]
+
+
 def test_probe_and_in_memory_runs_write_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = run_batch([["replicate=0"], ["replicate=1"]], SMALL, n_jobs=2, probe=_months)

@@ -1143,6 +1143,9 @@ class BatchRunner:
         if self.executor != "local":
             yield from self._iter_submitit(ctx, chunks)
         elif self._pool is None and (self.n_jobs == 1 or len(items) == 1):
+            # in this process as in a worker (_run_chunk): Mesa logs every step at INFO, which the
+            # job log and the console would otherwise get (120 lines a run with n_jobs=1, none with 2)
+            logging.getLogger("MESA").setLevel(logging.WARNING)
             for chunk in chunks:
                 for item in chunk:
                     if self._cancel_local.is_set():
