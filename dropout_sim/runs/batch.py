@@ -632,6 +632,8 @@ class _Context:
     """``{"sweep_dir": ..., "env": {...}}``: record a progress line per run (the Hydra launcher)"""
     keep_summary: bool = True
     plain_combos: frozenset = frozenset()
+    log_configs: dict = field(default_factory=dict, repr=False, compare=False)
+    """group combination -> the small config the job log is configured from (see _configure_job_log)"""
     """combinations whose composed node's YAML is its Config's YAML (see :func:`_prepare`)"""
 
 
@@ -730,7 +732,7 @@ def _write_hydra_files(ctx: _Context, item: _Item, config_text: str, out_dir: Pa
                     "override_dirname": job.get("override_dirname", "")}
         h["runtime"] = {**h["runtime"], "output_dir": str(out_dir.resolve())}
         hydra_dir = None if h.get("output_subdir") is None else out_dir / str(h["output_subdir"])
-        _configure_job_log(h)
+        _configure_job_log(h, ctx.log_configs, item.combo)
     if hydra_dir is not None:  # provenance, as Hydra writes it (no fsync: nothing waits on these)
         atomic_write_text(hydra_dir / "config.yaml", config_text, durable=False)
         if section is not None:
@@ -738,15 +740,24 @@ def _write_hydra_files(ctx: _Context, item: _Item, config_text: str, out_dir: Pa
         atomic_write_text(hydra_dir / "overrides.yaml", _yaml(list(item.overrides)), durable=False)
 
 
-def _configure_job_log(h: dict) -> None:
-    """Hydra's per-job logging (the ``<job name>.log`` file in the run folder), as run_job does."""
+def _configure_job_log(h: dict, cache: dict | None = None, key: Any = None) -> None:
+    """Hydra's per-job logging (the ``<job name>.log`` file in the run folder), as run_job does.
+
+    ``cache``: where the config it resolves is kept per ``key`` (a group combination, whose
+    logging config and job name every job shares), so that a job only sets its folder."""
     from hydra.core.utils import configure_log
     from omegaconf import OmegaConf
 
     try:
-        small = OmegaConf.create({"hydra": {"runtime": {"output_dir": h["runtime"]["output_dir"]},
-                                            "job": {"name": h["job"].get("name")}},
-                                  "job_logging": h.get("job_logging")})
+        small = cache.get(key) if cache is not None else None
+        if small is None:
+            small = OmegaConf.create({"hydra": {"runtime": {"output_dir": h["runtime"]["output_dir"]},
+                                                "job": {"name": h["job"].get("name")}},
+                                      "job_logging": h.get("job_logging")})
+            if cache is not None:
+                cache[key] = small
+        else:
+            small.hydra.runtime.output_dir = h["runtime"]["output_dir"]
         configure_log(small.job_logging, h.get("verbose", False))
     except Exception:  # noqa: BLE001 - logging must never fail a run
         pass
