@@ -30,6 +30,24 @@ def test_applied_overrides_give_the_config_compose_gives(overrides):
     assert config_yaml(hydra) == config_yaml_omegaconf(hydra), "fast YAML = OmegaConf's YAML"
 
 
+def test_config_yaml_put_together_from_kept_sections_is_the_whole_dump():
+    """config_yaml keeps each top-level section's YAML by the section's value; one after another the
+    texts are the dump of the whole config, also for values that are equal but written otherwise."""
+    import dataclasses
+
+    from dropout_sim.runs.results import _dump_yaml
+
+    composer = Composer(SMALL)
+    runs = [["regime=colocated", "replicate=3"], ["regime=colocated", "replicate=4"], ["regime=siloed"],
+            ["intervention.risk_threshold=0.3"], ["intervention.risk_threshold=0.30000000000000004"],
+            ["agencies.ppt.posts_per_1000=0.0"], ["agencies.ppt.posts_per_1000=-0.0"],
+            ["agencies=with_child_welfare", "regime.colocated=[school,health,child_welfare]"], ["seed=7"], []]
+    for _ in range(2):  # the second time every section comes from what was kept
+        for run in runs:
+            cfg = composer.config(run)
+            assert config_yaml(cfg) == _dump_yaml(dataclasses.asdict(cfg)) == config_yaml_omegaconf(cfg), run
+
+
 def test_group_combinations_are_composed_once():
     composer = Composer(SMALL)
     for r in range(5):

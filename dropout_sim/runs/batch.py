@@ -700,11 +700,9 @@ def _run_chunk(ctx: _Context, items: list[_Item]) -> list[Outcome]:
 
 def _yaml(data: Any) -> str:
     """What ``OmegaConf.to_yaml`` writes for a container (the same dumper's quoting, on libyaml)."""
-    import yaml
+    from .results import _dump_yaml
 
-    from .results import _yaml_dumper
-
-    return yaml.dump(data, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_yaml_dumper())
+    return _dump_yaml(data)
 
 
 def _node_yaml(node: Any) -> str:
