@@ -739,15 +739,19 @@ def check_keys(node: Any, cls: type = Config, path: str = "") -> None:
     there (``+key=...`` and ``++key=...`` add keys even to typed nodes). ``hydra`` is Hydra's."""
     from omegaconf import DictConfig
 
-    declared = {f.name: f for f in fields(cls)}
+    declared, nested = _schema_fields(cls)
     for key in node.keys():
         if not path and key == "hydra":
             continue
         if key not in declared:
             raise _unknown_key(path, key, declared)
+        agencies = cls is Config and key == "agencies"
+        if not agencies and key not in nested:  # a value: only an interpolation can fail, when resolved
+            if node._get_node(key)._is_interpolation():
+                node.get(key)
+            continue
         value = node.get(key)
-        sub = declared[key]
-        if cls is Config and key == "agencies" and isinstance(value, DictConfig):
+        if agencies and isinstance(value, DictConfig):
             for name in value.keys():
                 if name in AGENCY_SETTINGS:
                     continue
@@ -755,9 +759,20 @@ def check_keys(node: Any, cls: type = Config, path: str = "") -> None:
                 if isinstance(entry, DictConfig):
                     check_keys(entry, AgencyConfig, f"agencies.{name}.")
             continue
-        default = sub.default_factory() if sub.default_factory is not MISSING else None
-        if is_dataclass(default) and isinstance(value, DictConfig):
-            check_keys(value, type(default), f"{path}{key}.")
+        if isinstance(value, DictConfig):
+            check_keys(value, nested[key], f"{path}{key}.")
+
+
+_FIELDS: Dict[type, tuple] = {}
+
+
+def _schema_fields(cls: type) -> tuple[dict, dict]:
+    """(name -> field, name -> dataclass of the fields whose default is one) of a schema class."""
+    if cls not in _FIELDS:
+        declared = {f.name: f for f in fields(cls)}
+        defaults = {name: f.default_factory() for name, f in declared.items() if f.default_factory is not MISSING}
+        _FIELDS[cls] = declared, {name: type(d) for name, d in defaults.items() if is_dataclass(d)}
+    return _FIELDS[cls]
 
 
 def _agency_from(name: str, node: Any) -> AgencyConfig:

@@ -30,6 +30,24 @@ def test_applied_overrides_give_the_config_compose_gives(overrides):
     assert config_yaml(hydra) == config_yaml_omegaconf(hydra), "fast YAML = OmegaConf's YAML"
 
 
+def test_config_yaml_put_together_from_kept_sections_is_the_whole_dump():
+    """config_yaml keeps each top-level section's YAML by the section's value; one after another the
+    texts are the dump of the whole config, also for values that are equal but written otherwise."""
+    import dataclasses
+
+    from dropout_sim.runs.results import _dump_yaml
+
+    composer = Composer(SMALL)
+    runs = [["regime=colocated", "replicate=3"], ["regime=colocated", "replicate=4"], ["regime=siloed"],
+            ["intervention.risk_threshold=0.3"], ["intervention.risk_threshold=0.30000000000000004"],
+            ["agencies.ppt.posts_per_1000=0.0"], ["agencies.ppt.posts_per_1000=-0.0"],
+            ["agencies=with_child_welfare", "regime.colocated=[school,health,child_welfare]"], ["seed=7"], []]
+    for _ in range(2):  # the second time every section comes from what was kept
+        for run in runs:
+            cfg = composer.config(run)
+            assert config_yaml(cfg) == _dump_yaml(dataclasses.asdict(cfg)) == config_yaml_omegaconf(cfg), run
+
+
 def test_group_combinations_are_composed_once():
     composer = Composer(SMALL)
     for r in range(5):
@@ -117,6 +135,17 @@ def test_a_failing_run_is_recorded_and_the_batch_goes_on(tmp_path):
 
 def _months(model) -> int:
     return len(model.recorder.rows)
+
+
+def test_runs_in_this_process_are_as_quiet_as_in_a_worker(tmp_path, caplog):
+    """Mesa logs every model step at INFO; a worker silences it, and so does a batch run in this
+    process (n_jobs=1), so a sweep's console and job logs do not get 120 lines a run."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    logging.getLogger("MESA").setLevel(logging.NOTSET)
+    run_batch([["replicate=0"]], SMALL, n_jobs=1, out_dirs=[tmp_path / "r"])
+    assert not [r for r in caplog.records if r.name.startswith("MESA")]
 
 
 def test_probe_and_in_memory_runs_write_nothing(tmp_path, monkeypatch):

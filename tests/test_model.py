@@ -262,6 +262,66 @@ def test_outputs_are_written_with_required_columns(tmp_path):
         assert col in monthly[0], col
 
 
+def _csv_writer_text(columns):
+    """What write_csv wrote before its column-at-a-time path: csv.writer over the rows."""
+    import io
+
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(list(columns))
+    cols = []
+    for name, values in columns.items():
+        values = np.asarray(values)
+        if name.endswith("_month") and values.dtype.kind == "i":
+            values = np.where(values < 0, "", values.astype(str))
+        cols.append(values.tolist())
+    writer.writerows(zip(*cols))
+    return buf.getvalue()
+
+
+CSV_TABLES = [
+    {"a_month": np.array([-1, 0, 5, -1, 300], dtype=np.int32), "n": np.array([0, 1, 2, 3, 127], dtype=np.int8),
+     "u": np.array([0, 7, 255, 1, 2], dtype=np.uint8), "big": np.array([-2**63, 2**63 - 1, 0, 5, -7]),
+     "x": np.array([0.1, -1e-7, np.nan, np.inf, 1e22]), "f32": np.array([0.1, 2, 3, 4, 5], dtype=np.float32),
+     "s": np.array(["", "nav;health", "\u00e6\u00f8\u00e5", "a b", "x"])},
+    {"s": np.array(["plain", "with,comma"]), "n": np.array([1, 2])},        # quoted by csv.writer
+    {"s": np.array(['say "hi"', "x"]), "n": np.array([1, 2])},
+    {"s": np.array(["two\nlines", "x"]), "n": np.array([1, 2])},
+    {"only": np.array(["", "a"])},                                           # a lone empty cell is written ""
+    {"b": np.array([True, False]), "n": np.array([1, 2])},                  # not a fast-path type
+    {"o": np.array([None, 1], dtype=object), "n": np.array([1, 2])},
+    {"e_month": np.array([], dtype=np.int32), "x": np.array([])},
+    {"month": np.array([-1, 2]), "student_id": np.array([10**12, 3])},     # -1 written only in *_month columns
+]
+
+
+@pytest.mark.parametrize("columns", CSV_TABLES)
+def test_csv_columns_are_written_as_csv_writer_writes_them(tmp_path, columns):
+    from dropout_sim.runs.results import write_csv
+
+    write_csv(tmp_path / "t.csv", columns)
+    assert (tmp_path / "t.csv").read_bytes() == _csv_writer_text(columns).encode()
+
+
+def test_the_column_path_takes_numbers_and_plain_text_and_leaves_quoting_to_csv_writer():
+    from dropout_sim.runs.results import _csv_text
+
+    fast = [_csv_text(list(t), {k: np.asarray(v) for k, v in t.items()}) is not None for t in CSV_TABLES]
+    assert fast == [True, False, False, False, False, False, False, True, True]
+
+
+def test_run_tables_are_written_as_csv_writer_writes_them(tmp_path):
+    from dropout_sim.runs.results import write_csv
+
+    run_simulation(compose_config(["cohort.size=500", "county.warmup_years=2", "output=full"]), tmp_path)
+    for name in ("students.csv", "trajectories.csv"):
+        with open(tmp_path / name, newline="") as fh:
+            rows = list(csv.reader(fh))
+        columns = {h: np.array([r[i] for r in rows[1:]]) for i, h in enumerate(rows[0])}
+        write_csv(tmp_path / "again.csv", columns)  # text columns: the fast path's text check
+        assert (tmp_path / "again.csv").read_bytes() == (tmp_path / name).read_bytes()
+
+
 def test_summary_agrees_with_the_focal_students():
     result = run_simulation(compose_config(["cohort.size=1500", "county.warmup_years=2"]))
     f, s = Focal(result.model), result.summary

@@ -285,6 +285,66 @@ def test_experiment_composes_and_every_swept_value_is_valid(name):
     assert len(plan.jobs) >= 2 * len(seen) >= 4, "several scenarios, several paired replicates each"
 
 
+def test_the_jobs_hydra_sections_are_taken_over_and_are_the_ones_hydra_composes(tmp_path, monkeypatch):
+    """The start-up check composes each combination with the Hydra overrides the sweep's config
+    will record and keeps its hydra section; the launcher takes it over instead of composing the
+    combination again, and every ``.hydra/hydra.yaml`` is what Hydra's own composition writes."""
+    import shutil
+
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from dropout_sim.app import cli
+    from dropout_sim.runs import sweep as sweep_mod
+    from dropout_sim.runs.results import ENV_COMMAND
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    for key in (ENV_COMMAND, sweep_mod.ENV_SESSION, sweep_mod.ENV_START, sweep_mod.ENV_TOTAL, sweep_mod.ENV_LAUNCHER_PID):
+        monkeypatch.setenv(key, "")  # restored after the test (the command sets them)
+    composed = []
+    real = ConfigLoaderImpl.load_sweep_config
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config",
+                        lambda self, master, combo: composed.append(combo) or real(self, master, combo))
+    # an experiment (its file sets hydra keys) with the sweep folder it names, pinned by the CLI
+    args = ["-m", "experiment=regime_comparison", "replicate=0", *SMALL, "hydra.launcher.n_jobs=1"]
+
+    def hydra_yamls() -> dict[str, str]:
+        files = sorted((tmp_path / "multirun").rglob("hydra.yaml"))
+        assert len(files) == 4
+        return {str(f.relative_to(tmp_path)): f.read_text() for f in files}
+
+    cli.main(args)
+    assert composed == []
+    taken = hydra_yamls()
+    shutil.rmtree(tmp_path / "multirun")
+    cli.main(["--config-name", "config", *args])  # the check composes another primary config: Hydra composes
+    assert len(composed) == 4
+    assert hydra_yamls() == taken
+
+
+def test_a_hydra_section_composed_from_other_inputs_is_not_taken_over():
+    from omegaconf import OmegaConf
+
+    from dropout_sim.runs.batch import same_hydra_inputs
+
+    def section(**changes):
+        node = OmegaConf.create({
+            "overrides": {"hydra": ["hydra.sweep.dir=s", "hydra.mode=MULTIRUN"], "task": ["regime=siloed"]},
+            "runtime": {"config_sources": [{"path": "pkg://dropout_sim.configs", "provider": "main"}],
+                        "cwd": "/w", "version": "1.3.2", "version_base": "1.3"},
+            "job": {"name": "cli", "config_name": "config", "env_set": {}}})
+        for key, value in changes.items():
+            OmegaConf.update(node, key, value, merge=False)
+        return node
+
+    combo = ("regime=siloed",)
+    assert same_hydra_inputs(section(), section(), combo)
+    assert not same_hydra_inputs(section(), section(), ("regime=colocated",))
+    for key, value in [("overrides.hydra", ["hydra.sweep.dir=s"]), ("runtime.cwd", "/x"), ("job.name", "app"),
+                       ("runtime.config_sources", []), ("job.env_set", {"A": "1"}), ("job.config_name", "other")]:
+        assert not same_hydra_inputs(section(**{key: value}), section(), combo), key
+
+
 def test_the_launcher_takes_over_the_start_up_checks_compositions(tmp_path):
     """The start-up check composes each config-group combination of a sweep once; the batch
     launcher in the same process takes those compositions over instead of composing them again

@@ -86,6 +86,7 @@ def _prevalidate(argv: list[str]) -> StartUpCheck:
     if problem:
         raise ConfigError(problem)
     _check_output_folder(hydra_cfg, argv)
+    own = _hydra_overrides(parsed, argv, hydra_cfg)
 
     parsed = [ov for ov in parsed if not ov.get_key_element().startswith("hydra")]
     # a sweep defined in a config (hydra.sweeper.params, e.g. an experiment file): its values too
@@ -100,8 +101,10 @@ def _prevalidate(argv: list[str]) -> StartUpCheck:
         return f"{ov.get_key_element()}={_encode(value)}"
 
     # task configs through the batch runner's Composer: Hydra once per config-group combination,
-    # values applied to it (what every run of the sweep does); the launcher reuses its compositions
-    composer = Composer(extra)
+    # values applied to it (what every run of the sweep does); the launcher reuses its compositions,
+    # hydra sections included: composed with the Hydra overrides the sweep's own config will record
+    # (the command's, then the sweep folder run_main pins), as the job Hydra will run
+    composer = Composer(extra, hydra=own, job_name=_job_name())
 
     def compose_task(lines: list[str]):
         groups, values = composer.split(lines)
@@ -126,6 +129,33 @@ def _prevalidate(argv: list[str]) -> StartUpCheck:
                 cfg = compose_task([*first[:i], line(ov, value), *first[i + 1:]])
             check_memory(to_config(cfg), key if key.startswith("cohort") else "cohort.size", at_once)
     return StartUpCheck(composer, hydra_cfg)
+
+
+def _hydra_overrides(parsed: list, argv: list[str], hydra_cfg) -> list[str]:
+    """The Hydra overrides (``hydra.*``, ``hydra/...``) Hydra will compose a sweep's jobs with:
+    the command line's, the sweep folder :func:`~dropout_sim.runs.sweep.prepare_sweep` pins, and the
+    ``hydra.mode=MULTIRUN`` Hydra adds for ``-m`` when the configs do not set that mode. (Should
+    this miss, the launcher composes the jobs' hydra sections itself.)"""
+    from omegaconf import OmegaConf
+
+    from ..runs.sweep import is_multirun_flag, pin_sweep_dir
+
+    lines = [ov.input_line for ov in parsed if ov.is_hydra_override() and not ov.is_sweep_override()]
+    if sweep_requested(argv, hydra_cfg):
+        try:
+            lines = pin_sweep_dir(lines, Path(str(hydra_cfg.sweep.dir)))
+        except Exception:  # noqa: BLE001 - a folder named by job values: the launcher composes the sections
+            pass
+        if is_multirun_flag(argv) and not str(OmegaConf.select(hydra_cfg, "mode")).endswith("MULTIRUN"):
+            lines.append("hydra.mode=MULTIRUN")
+    return lines
+
+
+def _job_name() -> str:
+    """``hydra.job.name`` of the jobs ``run_main``'s Hydra application runs (Hydra's rule)."""
+    from hydra._internal.utils import detect_calling_file_or_module_from_task_function, detect_task_name
+
+    return detect_task_name(*detect_calling_file_or_module_from_task_function(_task))
 
 
 def _parallel_runs(hydra_cfg) -> int:

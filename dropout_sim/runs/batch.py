@@ -221,10 +221,16 @@ class Composer:
     adds config folders) or a :class:`~dropout_sim.schema.Config` (then runs may only set values).
     Under the Hydra launcher, ``loader`` and ``master`` are Hydra's config loader and the sweep's
     config, and nodes keep their ``hydra`` section (see :meth:`hydra_node`).
+
+    ``hydra`` (the CLI's start-up check): the command's own Hydra overrides (``hydra.*``,
+    ``hydra/...``), composed with every combination, whose ``hydra`` section is kept (composed as
+    job ``job_name``), so that the launcher can take it over instead of composing the
+    combination once more for ``.hydra/hydra.yaml``.
     """
 
     def __init__(self, base: Sequence[str] | Any = (), config_name: str | None = None,
-                 loader: Any = None, master: Any = None, reuse: "Composer | None" = None):
+                 loader: Any = None, master: Any = None, reuse: "Composer | None" = None,
+                 hydra: Sequence[str] | None = None, job_name: str | None = None):
         from .api import CONFIG_NAME
 
         self.config_name = config_name or CONFIG_NAME
@@ -235,6 +241,8 @@ class Composer:
         self.base_config = None if isinstance(base, (list, tuple)) else base
         base_lines = [] if self.base_config is not None else [str(x) for x in base]
         self._hydra_lines = [ln for ln in base_lines if ln.lstrip("+~").startswith("hydra.")]
+        self._hydra_own = None if hydra is None else [str(x) for x in hydra]
+        self.job_name = job_name
         self._groups_known: dict[str, bool] = {}
         self._posterior_options: frozenset | None = None
         self._repo = None
@@ -335,19 +343,33 @@ class Composer:
                 node = full
                 with read_write(node), open_dict(node):
                     del node["hydra"]
+            elif self._hydra_own is not None:
+                node = _compose_node([*self._hydra_lines, *self._hydra_own, *combo], self.config_name,
+                                     keep_hydra=True, job_name=self.job_name)
+                self._hydra_nodes[combo] = OmegaConf.masked_copy(node, "hydra")
+                with read_write(node), open_dict(node):
+                    del node["hydra"]
             else:
                 node = _compose_node([*self._hydra_lines, *combo], self.config_name)
             self._nodes[combo] = node
         return self._nodes[combo]
 
     def hydra_node(self, combo: tuple[str, ...]) -> Any:
-        """The ``hydra`` section (a config with the one key ``hydra``) of a combination (launcher only)."""
+        """The ``hydra`` section (a config with the one key ``hydra``) of a combination (launcher only).
+
+        The start-up check's (``reuse``) when it was composed from what Hydra's
+        ``load_sweep_config`` composes from (:func:`same_hydra_inputs`), else composed here."""
         self.node(combo)
         if self.loader is not None and combo not in self._hydra_nodes:
             from omegaconf import OmegaConf
 
-            full = self.loader.load_sweep_config(self.master, list(combo))
-            self._hydra_nodes[combo] = OmegaConf.masked_copy(full, "hydra")
+            taken = self.reuse._hydra_nodes.get(combo) if self.reuse is not None else None
+            if taken is not None and same_hydra_inputs(taken.hydra, self.master.hydra, combo):
+                OmegaConf.copy_cache(from_config=self.master, to_config=taken)  # as load_sweep_config does
+                self._hydra_nodes[combo] = taken
+            else:
+                full = self.loader.load_sweep_config(self.master, list(combo))
+                self._hydra_nodes[combo] = OmegaConf.masked_copy(full, "hydra")
         return self._hydra_nodes.get(combo)
 
     def job_node(self, combo: tuple[str, ...], values: Sequence[str]) -> Any:
@@ -454,6 +476,31 @@ class Composer:
             self.config(run)
 
 
+HYDRA_INPUTS = ("overrides.hydra", "runtime.config_sources", "runtime.cwd", "runtime.version",
+                "runtime.version_base", "job.name", "job.config_name", "job.env_set")
+"""What Hydra's composition of a combination's ``hydra`` section depends on besides the combination
+and the configs (the overrides; where configs are searched; the process's state), as it records them."""
+
+
+def same_hydra_inputs(section: Any, master: Any, combo: Sequence[str]) -> bool:
+    """Whether the ``hydra`` section ``section`` (composed with a combination's overrides) was
+    composed from what Hydra's ``load_sweep_config(master, combo)`` composes from: the same Hydra
+    overrides in the same order, then ``combo``; the same config sources, job name, working folder,
+    Hydra version and copied environment."""
+    from omegaconf import OmegaConf
+
+    def get(node: Any, key: str) -> Any:
+        value = OmegaConf.select(node, key, default=None)
+        return OmegaConf.to_container(value, resolve=False) if OmegaConf.is_config(value) else value
+
+    try:
+        if get(section, "overrides.task") != list(combo):
+            return False
+        return all(get(section, key) == get(master, key) for key in HYDRA_INPUTS)
+    except Exception:  # noqa: BLE001 - anything unexpected: compose as Hydra does
+        return False
+
+
 def _plain_assignments(node: Any, lines: Sequence[str]) -> list | None:
     """For ``key=value`` lines that set existing leaf values (no ``+``/``~``, no containers):
     ``[(parent node, key, raw old value)]`` to restore them; None if any line is not one."""
@@ -523,7 +570,11 @@ def shared_composer() -> "Composer | None":
 
 
 class _hydra_initialized:
-    """Context: Hydra initialised with the packaged configs (left as it was on exit)."""
+    """Context: Hydra initialised with the packaged configs (left as it was on exit); ``job_name``:
+    ``hydra.job.name`` of what is composed (Hydra's default when None)."""
+
+    def __init__(self, job_name: str | None = None):
+        self.job_name = job_name
 
     def __enter__(self):
         from hydra import initialize_config_module
@@ -538,7 +589,8 @@ class _hydra_initialized:
         self._ctx = None
         try:
             if not GlobalHydra.instance().is_initialized():
-                self._ctx = initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3")
+                named = {"job_name": self.job_name} if self.job_name else {}
+                self._ctx = initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3", **named)
                 self._ctx.__enter__()
         except BaseException:
             self._lock.release()
@@ -554,11 +606,12 @@ class _hydra_initialized:
         return False
 
 
-def _compose_node(overrides: Sequence[str], config_name: str) -> Any:
+def _compose_node(overrides: Sequence[str], config_name: str, keep_hydra: bool = False,
+                  job_name: str | None = None) -> Any:
     from hydra import compose
 
-    with _hydra_initialized():
-        return compose(config_name=config_name, overrides=list(overrides))
+    with _hydra_initialized(job_name):
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=keep_hydra)
 
 
 # --------------------------------------------------------------------------------------
@@ -579,6 +632,8 @@ class _Context:
     """``{"sweep_dir": ..., "env": {...}}``: record a progress line per run (the Hydra launcher)"""
     keep_summary: bool = True
     plain_combos: frozenset = frozenset()
+    log_configs: dict = field(default_factory=dict, repr=False, compare=False)
+    """group combination -> the small config the job log is configured from (see _configure_job_log)"""
     """combinations whose composed node's YAML is its Config's YAML (see :func:`_prepare`)"""
 
 
@@ -645,11 +700,9 @@ def _run_chunk(ctx: _Context, items: list[_Item]) -> list[Outcome]:
 
 def _yaml(data: Any) -> str:
     """What ``OmegaConf.to_yaml`` writes for a container (the same dumper's quoting, on libyaml)."""
-    import yaml
+    from .results import _dump_yaml
 
-    from .results import _yaml_dumper
-
-    return yaml.dump(data, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_yaml_dumper())
+    return _dump_yaml(data)
 
 
 def _node_yaml(node: Any) -> str:
@@ -677,7 +730,7 @@ def _write_hydra_files(ctx: _Context, item: _Item, config_text: str, out_dir: Pa
                     "override_dirname": job.get("override_dirname", "")}
         h["runtime"] = {**h["runtime"], "output_dir": str(out_dir.resolve())}
         hydra_dir = None if h.get("output_subdir") is None else out_dir / str(h["output_subdir"])
-        _configure_job_log(h)
+        _configure_job_log(h, ctx.log_configs, item.combo)
     if hydra_dir is not None:  # provenance, as Hydra writes it (no fsync: nothing waits on these)
         atomic_write_text(hydra_dir / "config.yaml", config_text, durable=False)
         if section is not None:
@@ -685,15 +738,24 @@ def _write_hydra_files(ctx: _Context, item: _Item, config_text: str, out_dir: Pa
         atomic_write_text(hydra_dir / "overrides.yaml", _yaml(list(item.overrides)), durable=False)
 
 
-def _configure_job_log(h: dict) -> None:
-    """Hydra's per-job logging (the ``<job name>.log`` file in the run folder), as run_job does."""
+def _configure_job_log(h: dict, cache: dict | None = None, key: Any = None) -> None:
+    """Hydra's per-job logging (the ``<job name>.log`` file in the run folder), as run_job does.
+
+    ``cache``: where the config it resolves is kept per ``key`` (a group combination, whose
+    logging config and job name every job shares), so that a job only sets its folder."""
     from hydra.core.utils import configure_log
     from omegaconf import OmegaConf
 
     try:
-        small = OmegaConf.create({"hydra": {"runtime": {"output_dir": h["runtime"]["output_dir"]},
-                                            "job": {"name": h["job"].get("name")}},
-                                  "job_logging": h.get("job_logging")})
+        small = cache.get(key) if cache is not None else None
+        if small is None:
+            small = OmegaConf.create({"hydra": {"runtime": {"output_dir": h["runtime"]["output_dir"]},
+                                                "job": {"name": h["job"].get("name")}},
+                                      "job_logging": h.get("job_logging")})
+            if cache is not None:
+                cache[key] = small
+        else:
+            small.hydra.runtime.output_dir = h["runtime"]["output_dir"]
         configure_log(small.job_logging, h.get("verbose", False))
     except Exception:  # noqa: BLE001 - logging must never fail a run
         pass
@@ -1143,6 +1205,9 @@ class BatchRunner:
         if self.executor != "local":
             yield from self._iter_submitit(ctx, chunks)
         elif self._pool is None and (self.n_jobs == 1 or len(items) == 1):
+            # in this process as in a worker (_run_chunk): Mesa logs every step at INFO, which the
+            # job log and the console would otherwise get (120 lines a run with n_jobs=1, none with 2)
+            logging.getLogger("MESA").setLevel(logging.WARNING)
             for chunk in chunks:
                 for item in chunk:
                     if self._cancel_local.is_set():

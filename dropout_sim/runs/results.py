@@ -46,7 +46,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 
 from .. import __version__
-from ..model.metrics import STUDENT_COLUMNS, TRAJECTORY_COLUMNS, student_table, summary
+from ..model.metrics import STUDENT_COLUMNS, TRAJECTORY_COLUMNS, Focal, student_table, summary
 
 SUMMARY_FILE = "summary.json"
 RESULT_FILES = ("config.yaml", "monthly.csv", "students.csv", "trajectories.csv")
@@ -102,16 +102,78 @@ def write_csv(path: Path, columns: Mapping[str, Iterable] | None = None,
             writer.writerows([row[h] for h in header] for row in rows)
             return
         header = list(columns)
+        arrays = {name: np.asarray(columns[name]) for name in header}
+        text = _csv_text(header, arrays)
+        if text is not None:
+            fh.write(text)
+            return
         writer.writerow(header)
         cols = []
         for name in header:
-            values = np.asarray(columns[name])
-            if name.endswith("_month") and values.dtype.kind == "i":
+            values = arrays[name]
+            if _blank_negative(name, values):
                 values = np.where(values < 0, "", values.astype(str))
             cols.append(values.tolist())
         writer.writerows(zip(*cols))
 
     atomic_write(path, write)
+
+
+def _blank_negative(name: str, values: np.ndarray) -> bool:
+    """A month column (signed integers, -1 = never): negative values are written as empty cells."""
+    return name.endswith("_month") and values.dtype.kind == "i"
+
+
+_CSV_QUOTED = (csv.excel.delimiter, csv.excel.quotechar, "\r", "\n")
+"""characters that make ``csv.writer`` quote a cell"""
+
+
+def _csv_text(header: list[str], arrays: Mapping[str, np.ndarray]) -> str | None:
+    """The CSV ``csv.writer`` writes for these columns, built a column at a time (a third of its
+    time for a run's students.csv); None when a cell would need what only ``csv.writer`` does
+    (quoting, a lone empty cell, a type other than integers, floats and text)."""
+    if len(header) < 2 or _needs_quotes(header):
+        return None
+    cells = []
+    for name in header:
+        column = _csv_cells(arrays[name], _blank_negative(name, arrays[name]))
+        if column is None:
+            return None
+        cells.append(column)
+    end = csv.excel.lineterminator
+    lines = [csv.excel.delimiter.join(header)]
+    lines += map(csv.excel.delimiter.join, zip(*cells))
+    return end.join(lines) + end
+
+
+def _needs_quotes(texts: list[str]) -> bool:
+    joined = "".join(texts)
+    return any(ch in joined for ch in _CSV_QUOTED)
+
+
+def _csv_cells(values: np.ndarray, blank_negative: bool) -> list[str] | None:
+    """One column's cells as ``csv.writer`` turns them into text (``str`` of each value)."""
+    kind = values.dtype.kind
+    if values.ndim != 1:
+        return None
+    if kind == "f":
+        return list(map(str, values.tolist()))
+    if kind == "U":
+        texts = values.tolist()
+        return None if _needs_quotes(texts) else texts
+    if kind not in "iu":
+        return None
+    if not values.size:
+        return []
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo > 2 * values.size + 256 or min(lo, -hi) < -2**62:
+        numbers = values.tolist()
+        return ["" if v < 0 else str(v) for v in numbers] if blank_negative else list(map(str, numbers))
+    # few distinct values (counts, months, codes): each written once, then looked up
+    table = np.array([str(v) for v in range(lo, hi + 1)], dtype=object)
+    if blank_negative and lo < 0:
+        table[:min(-lo, table.size)] = ""
+    return table[values.astype(np.int64) - lo].tolist()
 
 
 def config_hash(cfg_yaml: str) -> str:
@@ -126,6 +188,11 @@ def config_yaml(cfg: Any) -> str:
     OmegaConf's own YAML dumper: the same text as ``OmegaConf.to_yaml(OmegaConf.structured(cfg))``
     (a test holds the two equal) in a tenth of the time, which the batch runner's resume check
     pays once per finished run.
+
+    The runs of a sweep differ in a few values, so the text is put together from each top-level
+    section's YAML (a block mapping is its keys' blocks one after another), kept per section
+    value: a section's ``repr`` names its value exactly, since the dumper takes nothing but plain
+    dicts, lists, strings, numbers, booleans and None.
     """
     from omegaconf import OmegaConf
 
@@ -133,10 +200,30 @@ def config_yaml(cfg: Any) -> str:
         return OmegaConf.to_yaml(cfg)
     import dataclasses
 
+    data = dataclasses.asdict(cfg)
+    if not data:
+        return _dump_yaml(data)
+    parts = []
+    for key, value in data.items():
+        seen = (key, repr(value))
+        text = _SECTION_YAML.get(seen)
+        if text is None:
+            text = _dump_yaml({key: value})
+            if len(_SECTION_YAML) >= 4096:
+                _SECTION_YAML.clear()
+            _SECTION_YAML[seen] = text
+        parts.append(text)
+    return "".join(parts)
+
+
+_SECTION_YAML: dict[tuple[str, str], str] = {}
+"""(top-level key, repr of its value) -> that section's YAML (see :func:`config_yaml`)"""
+
+
+def _dump_yaml(data: Any) -> str:
     import yaml
 
-    return yaml.dump(dataclasses.asdict(cfg), default_flow_style=False, allow_unicode=True, sort_keys=False,
-                     Dumper=_yaml_dumper())
+    return yaml.dump(data, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_yaml_dumper())
 
 
 _DUMPER = None
@@ -285,8 +372,9 @@ def write_run(model: Any, out_dir: Path, extra_meta: dict | None = None, cfg_tex
     atomic_write_text(out_dir / "config.yaml", cfg_text)
     write_csv(out_dir / "monthly.csv", rows=model.recorder.rows)
     files = {"monthly.csv": {"rows": len(model.recorder.rows), "bytes": (out_dir / "monthly.csv").stat().st_size}}
+    focal = Focal(model)  # the focal students' arrays, for the table and the summary
     if cfg.output.students_table:
-        table = student_table(model)
+        table = student_table(model, focal)
         write_csv(out_dir / "students.csv", {c: table[c] for c in STUDENT_COLUMNS})
     if model.recorder.trajectories:
         data = np.concatenate(model.recorder.trajectories)
@@ -294,7 +382,7 @@ def write_run(model: Any, out_dir: Path, extra_meta: dict | None = None, cfg_tex
         for name in ("month", "student_id", "status"):
             cols[name] = cols[name].astype(np.int64)
         write_csv(out_dir / "trajectories.csv", cols)
-    result = summary(model)
+    result = summary(model, focal)
     result["meta"] = {**run_meta(cfg, cfg_text), "files": files, **(extra_meta or {})}
     atomic_write_text(out_dir / SUMMARY_FILE, json.dumps(result, indent=2, default=_json_default))
     return result

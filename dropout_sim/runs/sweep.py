@@ -209,9 +209,14 @@ def prepare_sweep(argv: list[str], plan: SweepPlan) -> list[str]:
     os.environ[ENV_START] = repr(time.time())
     os.environ[ENV_TOTAL] = str(len(plan.jobs)) if plan.jobs is not None else "?"
     os.environ[ENV_LAUNCHER_PID] = str(os.getpid())
-    if plan.sweep_dir is not None and not any(a.startswith("hydra.sweep.dir=") for a in argv):
-        argv = [*argv, f"hydra.sweep.dir={plan.sweep_dir}"]
-    return argv
+    return pin_sweep_dir(argv, plan.sweep_dir)
+
+
+def pin_sweep_dir(args: list[str], sweep_dir: Path | None) -> list[str]:
+    """``args`` with ``hydra.sweep.dir=<sweep_dir>`` at the end, unless they name the folder."""
+    if sweep_dir is not None and not any(a.startswith("hydra.sweep.dir=") for a in args):
+        return [*args, f"hydra.sweep.dir={sweep_dir}"]
+    return list(args)
 
 
 def finish_sweep(plan: SweepPlan) -> int:
