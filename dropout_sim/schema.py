@@ -501,7 +501,7 @@ class CountyConfig:
                                "entry cohorts whose outcomes are reported (from the end of the warm-up)")
     nonfocal_share: float = param(0.5, "share", 0.25, 1,
                                   "share of each non-focal cohort (the warm-up's, and those entering after the "
-                                  "focal cohorts) that is simulated; each of its students stands for 1/share "
+                                  "focal cohorts) that is simulated; each of its students stands for about 1/share "
                                   "students in every count that sets scarcity (posts, hours, queues, caseloads, "
                                   "contracts, collaboration), so the focal cohorts meet the same county at a "
                                   "fraction of the cost. 1 simulates everyone")

@@ -36,7 +36,7 @@ from .. import calendar
 from ..rng import Streams
 from ..schema import AgencyConfig
 from .columns import PerStudent
-from .students import APPRENTICE, IN_SCHOOL, NEED_BIT, NO_MONTH, OUTSIDE, Students
+from .students import APPRENTICE, IN_SCHOOL, NEED_BIT, NO_MONTH, OUTSIDE, Students, serve_in_order
 
 if TYPE_CHECKING:  # pragma: no cover
     from .regimes import Regime
@@ -350,19 +350,12 @@ class Agency(mesa.Agent, PerStudent):
         """How many of ``ids`` (in order; ``unit_hours`` per student) this month's ``available``
         hours serve, and the weight each served row is charged at (its ``Students.weight``, or
         less for a thinned row at the boundary served with chance k / w; see :meth:`serve`)."""
-        w = ctx.students.weight[ids]
-        cum = np.cumsum(unit_hours * w)
-        n = int(np.searchsorted(cum, available * (1 + 1e-12), side="right"))
-        charge = w[:n]
-        if n < ids.size and w[n] > 1.0:
-            left = available - (float(cum[n - 1]) if n else 0.0)
-            k = np.floor(left / unit_hours[n] * (1 + 1e-12))
-            # One draw per row and month, reused if the row is at the boundary again in a later
-            # admission round (k only grows): its chance over the month is then k_final / w.
-            if k >= 1 and ctx.streams.uniform(f"fit.{self.name}", ctx.t, ctx.students.gid[ids[n:n + 1]])[0] < k / w[n]:
-                charge = np.append(charge, left / unit_hours[n])
-                n += 1
-        return n, charge
+        # One draw per row and month, reused if the row is at the boundary again in a later
+        # admission round (k only grows): its chance over the month is then k_final / w.
+        def draw(i: int) -> float:
+            return ctx.streams.uniform(f"fit.{self.name}", ctx.t, ctx.students.gid[ids[i:i + 1]])[0]
+
+        return serve_in_order(unit_hours, ctx.students.weight[ids], available, draw)
 
     def coordination_hours(self, ctx: MonthContext, ids: np.ndarray) -> np.ndarray:
         """Coordination hours this agency spends per case-month on rows ``ids`` (one per partner on the case)."""

@@ -57,11 +57,11 @@ class MonthlyRecorder:
         self.model = model
         self.rows: list[dict[str, Any]] = []
         self.warmup_rows: list[dict[str, Any]] = []
+        """Rows of the warm-up months (not written; for checking that the county settled)."""
         self.agency_counts: list[dict[str, float]] = []
         """Per focal month, the agencies' student counts before rounding (``<agency>_<key>`` for
         :data:`COUNT_SERIES`): with weighted rows they are fractions of students, and the
         summary adds them up unrounded; ``rows`` (``monthly.csv``) holds them as whole students."""
-        """Rows of the warm-up months (not written; for checking that the county settled)."""
         sample = min(model.cfg.output.trajectory_sample, model.cohort_size)
         self.trajectory_gids = np.arange(sample, dtype=np.int64)
         """Global ids of the sampled focal students (the first of focal cohort 0)."""

@@ -34,7 +34,7 @@ from .. import calendar
 from ..rng import Streams
 from ..schema import DynamicsConfig, LaereplassConfig, ProgressionConfig, RoutesConfig
 from .students import (ACADEMIC, APPRENTICE, IN_APPRENTICESHIP, IN_SCHOOL, NO_MONTH, OUTSIDE, VG1, VG2, VG3,
-                       VOCATIONAL, Students, sigmoid)
+                       VOCATIONAL, Students, sigmoid, serve_in_order)
 
 BELONGING_FIT = 0.65
 """Belonging a programme that fits pulls toward (the intake mean)."""
@@ -75,16 +75,12 @@ def match_contracts(st: Students, applicants: np.ndarray, pool: ContractPool, lp
         pool.left -= k
         return applicants[np.sort(best)]
     order = np.argsort(-score, kind="stable")
-    cum = np.cumsum(w[order])
-    n = int(np.searchsorted(cum, pool.left + 1e-9, side="right"))
-    taken = float(cum[n - 1]) if n else 0.0
-    if n < order.size:
-        k = np.floor(pool.left - taken + 1e-9)
-        nxt = st.gid[applicants[order[n:n + 1]]]
-        if k >= 1 and streams.uniform(key + ".last", t, nxt)[0] < k / w[order[n]]:
-            n += 1
-            taken = pool.left  # the rest of the pool goes with it
-    pool.left = max(0.0, pool.left - taken)
+
+    def draw(i: int) -> float:
+        return streams.uniform(key + ".last", t, st.gid[applicants[order[i:i + 1]]])[0]
+
+    n, charge = serve_in_order(np.ones(order.size), w[order], pool.left, draw)
+    pool.left = max(0.0, pool.left - float(charge.sum()))  # the last row served may take the rest
     return applicants[np.sort(order[:n])]
 
 

@@ -40,6 +40,8 @@ Routes ever taken (for the outputs): ``switched_programme`` (omvalg), ``took_pab
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .. import calendar
@@ -63,6 +65,26 @@ NO_MONTH = -1
 INTAKE_STATES = ("gender", "parents_education", "track", "grade_points", "mastery", "strain", "belonging", "climate",
                  "trust", "trust0", "engagement", "needs")
 """What an intake draw (:func:`dropout_sim.model.intake.draw_cohort`) provides per new student."""
+
+
+def serve_in_order(unit: np.ndarray, weight: np.ndarray, budget: float, draw: Callable[[int], float]
+                   ) -> tuple[int, np.ndarray]:
+    """How many rows, in order, a budget covers when row i costs ``unit[i]`` per student and
+    stands for ``weight[i]`` students (``Students.weight``), and the weight each served row is
+    charged at. Rows are served whole while they fit. The first row that does not, if k >= 1 of
+    its w > 1 students would, is served with chance k / w (``draw(i)``: its U[0, 1) number) and
+    charged what is left: students served stay unbiased against an unsampled county and the
+    budget is never exceeded. An agency's hours and the county's contracts (unit 1) both use it."""
+    cum = np.cumsum(unit * weight)
+    n = int(np.searchsorted(cum, budget * (1 + 1e-12), side="right"))
+    charge = weight[:n]
+    if n < weight.size and weight[n] > 1.0:
+        left = budget - (float(cum[n - 1]) if n else 0.0)
+        k = np.floor(left / unit[n] * (1 + 1e-12))
+        if k >= 1 and draw(n) < k / weight[n]:
+            charge = np.append(charge, left / unit[n])
+            n += 1
+    return n, charge
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -89,8 +111,8 @@ class Students(PerStudent):
         "private_candidate": (bool, False), "fib_month": (np.int32, NO_MONTH), "missing_grades": (np.int8, 0),
         "contract_month": (np.int32, NO_MONTH), "weight": (np.float64, 1.0),
     }
-    """``weight``: students this row stands for in the county's counts (1 in focal cohorts;
-    ``1 / county.nonfocal_share`` in thinned non-focal cohorts)."""
+    """``weight``: students this row stands for in the county's counts (1 in focal cohorts; in a
+    sampled non-focal cohort its size over the sample's, about ``1 / county.nonfocal_share``)."""
 
     def __init__(self) -> None:
         self.allocate(0)
