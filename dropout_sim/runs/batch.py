@@ -632,9 +632,9 @@ class _Context:
     """``{"sweep_dir": ..., "env": {...}}``: record a progress line per run (the Hydra launcher)"""
     keep_summary: bool = True
     plain_combos: frozenset = frozenset()
+    """combinations whose composed node's YAML is its Config's YAML (see :func:`_prepare`)"""
     log_configs: dict = field(default_factory=dict, repr=False, compare=False)
     """group combination -> the small config the job log is configured from (see _configure_job_log)"""
-    """combinations whose composed node's YAML is its Config's YAML (see :func:`_prepare`)"""
 
 
 @dataclass
