@@ -12,13 +12,10 @@ replicates, whether the mean is within the tolerance, and the source.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
-import numpy as np
-from scipy import stats
-
 from dropout_sim.analysis.calibrate import load_targets, summary_value
+from dropout_sim.analysis.intervals import mean_ci
 from dropout_sim.runs.batch import BatchRunner
 
 SPEC_SEED = 20130801
@@ -52,13 +49,11 @@ def main(argv: list[str] | None = None) -> None:
     print("| --- | ---: | ---: | ---: | :---: | --- |")
     met = 0
     for t in targets:
-        v = np.array([summary_value(o.summary, t.key) for o in outcomes], dtype=float)
-        mean = float(v.mean())
-        half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+        mean, lo, hi, _ = mean_ci([summary_value(o.summary, t.key) for o in outcomes])
         ok = t.met(mean)
         met += ok
         print(f"| `{t.key}` | {fmt(t.value, t.key)} | {fmt(t.tolerance, t.key)} | {fmt(mean, t.key)} "
-              f"[{fmt(mean - half, t.key)}, {fmt(mean + half, t.key)}] | {'yes' if ok else '**no**'} | {t.source} |")
+              f"[{fmt(lo, t.key)}, {fmt(hi, t.key)}] | {'yes' if ok else '**no**'} | {t.source} |")
     print(f"\n{met} of {len(targets)} met")
 
 

@@ -23,8 +23,8 @@ import math
 import time
 
 import numpy as np
-from scipy import stats
 
+from dropout_sim.analysis.intervals import mean_ci
 from dropout_sim.runs.batch import BatchRunner
 
 REGIMES = ("siloed", "colocated")
@@ -82,11 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         sd = np.nanstd(base, ddof=1)
         for share in args.shares[1:]:
             other = measures(summaries, share)[name]
-            d = other - base
-            d = d[~np.isnan(d)]
-            mean = float(d.mean()) if d.size else math.nan
-            half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan
-            print(f" | {np.nanmean(other):12.3f} {f'{mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}]':>24} "
+            mean, lo, hi, _ = mean_ci(other - base)  # paired by replicate; NaN pairs left out
+            print(f" | {np.nanmean(other):12.3f} {f'{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]':>24} "
                   f"{mean / sd if sd > 0 else math.nan:8.2f}", end="")
         print()
 
