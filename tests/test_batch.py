@@ -5,13 +5,12 @@ probes, and the SLURM path through submitit's local executor."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from dropout_sim.runs.api import compose_config, run_simulation
 from dropout_sim.runs.batch import BatchRunner, Composer, default_chunk_size, field_meta, run_batch
-from dropout_sim.runs.results import SUMMARY_FILE, config_hash, config_yaml, config_yaml_omegaconf
+from dropout_sim.runs.results import SUMMARY_FILE, config_yaml, config_yaml_omegaconf
 from dropout_sim.runs.sweep import FAILED_FILE
 from dropout_sim.schema import ConfigError
 
@@ -258,7 +257,6 @@ for outcome in runner.iter([[f"replicate={r}"] for r in range(20)]):
 
 
 def test_workers_do_not_outlive_a_killed_parent(tmp_path):
-    import os
     import signal
     import subprocess
     import sys

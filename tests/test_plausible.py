@@ -7,7 +7,7 @@ import pytest
 
 from dropout_sim import compose_config
 from dropout_sim import plausible as P
-from dropout_sim.schema import ConfigError, agency_configs
+from dropout_sim.schema import ConfigError
 
 
 def test_every_numeric_schema_leaf_has_an_entry():

@@ -99,10 +99,8 @@ def test_summary_table_is_weighted(particles):
 # --------------------------------------------------------------------------------------
 # posterior=<name> is a config group (configs/posterior/), posterior=<path> the key posterior_path
 # --------------------------------------------------------------------------------------
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 from dropout_sim.runs.overrides import normalize_argv, normalize_posterior
 

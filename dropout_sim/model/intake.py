@@ -18,7 +18,7 @@ import functools
 import numpy as np
 
 from ..schema import EDUCATION_LEVELS, GENDERS, CohortConfig, PopulationConfig
-from .students import NEED_BIT, VOCATIONAL
+from .students import NEED_BIT
 
 GRADE_POINTS_MIN, GRADE_POINTS_MAX = 10.0, 60.0
 """Lower-secondary grade points are a bounded scale."""

@@ -285,7 +285,7 @@ class DropoutModel(mesa.Model):
     def step(self) -> None:
         """Advance one month (see the module docstring for the order)."""
         t, st, cfg, streams = self.month, self.students, self.cfg, self.streams
-        dyn, iv = cfg.dynamics, cfg.intervention
+        dyn = cfg.dynamics
 
         # 0. county
         self.new_rows = slice(0, 0)

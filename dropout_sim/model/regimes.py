@@ -25,8 +25,6 @@ month, so the monthly step applies them to all students at once.
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
 from ..schema import MECHANISMS, AgencyConfig, RegimeConfig
