@@ -4,7 +4,8 @@
 Runs ``--replicates`` replicates of ``--size`` students (the calibrated scenario: regime siloed,
 the seed of the calibration spec) through the batch runner and prints, per target of
 ``--targets``, the register value, its tolerance, the model's mean with a 95 % t-interval over
-replicates, whether the mean is within the tolerance, and the source.
+replicates, whether the mean is within the tolerance, and the source. A band target from another
+cohort shows its tolerance as ``source ⊕ cohort allowance = used`` (added in quadrature).
 
     python experiments/calibration_table.py [--targets section9] [--replicates 4] [--size 10000] [OVERRIDE ...]
 """
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         mean, lo, hi, _ = mean_ci([summary_value(o.summary, t.key) for o in outcomes])
         ok = t.met(mean)
         met += ok
-        print(f"| `{t.key}` | {fmt(t.value, t.key)} | {fmt(t.tolerance, t.key)} | {fmt(mean, t.key)} "
+        tol = t.tolerance_text(lambda x: fmt(x, t.key)).replace("(+)", "⊕")
+        print(f"| `{t.key}` | {fmt(t.value, t.key)} | {tol} | {fmt(mean, t.key)} "
               f"[{fmt(lo, t.key)}, {fmt(hi, t.key)}] | {'yes' if ok else '**no**'} | {t.source} |")
     print(f"\n{met} of {len(targets)} met")
 

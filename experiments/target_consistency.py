@@ -19,7 +19,7 @@ import argparse
 import numpy as np
 
 from dropout_sim import compose_config
-from dropout_sim.analysis.calibrate import load_targets
+from dropout_sim.analysis.calibrate import cohort_allowances, load_targets
 from dropout_sim.model.intake import draw_cohort
 from dropout_sim.model.metrics import GRADE_POINT_BANDS, band_name
 from dropout_sim.rng import Streams
@@ -45,13 +45,17 @@ def main(argv: list[str] | None = None) -> None:
         share = float(((gp >= a) & (gp < b)).mean())
         shares.append(share)
         mid.append(t.value)
-        lo.append(max(0.0, t.value - t.tolerance))
-        hi.append(min(1.0, t.value + t.tolerance))
-        rows.append((name, share, t.value, t.tolerance))
+        src_tol = t.source_tolerance
+        lo.append(max(0.0, t.value - src_tol))
+        hi.append(min(1.0, t.value + src_tol))
+        rows.append((name, share, t.value, src_tol))
     print(f"grade points drawn: {args.students:,} students, mean {gp.mean():.1f}\n")
-    print(f"{'band':>6} {'share':>7} {'target':>7} {'tol':>6}")
+    delta, allowance = cohort_allowances(list(targets.values()), gp, BAND_KEY)
+    print(f"{'band':>6} {'share':>7} {'target':>7} {'tol':>6} {'allowance':>10} {'used':>6}")
     for name, share, value, tol in rows:
-        print(f"{name:>6} {100 * share:6.1f}% {100 * value:6.1f}% {100 * tol:5.1f}%")
+        a = allowance[BAND_KEY + name]
+        print(f"{name:>6} {100 * share:6.1f}% {100 * value:6.1f}% {100 * tol:5.1f}% {100 * a:9.1f}% "
+              f"{100 * np.hypot(tol, a):5.1f}%")
     s = np.array(shares)
     print(f"\noverall completion the bands imply: {100 * s @ np.array(mid):.1f} % at their targets "
           f"[{100 * s @ np.array(lo):.1f} %, {100 * s @ np.array(hi):.1f} %] over their tolerances")
@@ -59,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     if head is not None:
         print(f"headline target completion_5y: {100 * head.value:.1f} % +/- {100 * head.tolerance:.1f} "
               f"[{100 * (head.value - head.tolerance):.1f} %, {100 * (head.value + head.tolerance):.1f} %]")
+    print(f"common logit shift that makes the bands imply the headline: {delta:+.3f}; 'allowance' is each "
+          "band's change under it,\n'used' the tolerance with the allowance in quadrature "
+          "(tol = the source's tolerance, without the allowance)")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from dropout_sim.calendar import DECEMBER, JUNE
 from dropout_sim.model import progression
 from dropout_sim.model.intake import draw_cohort
 from dropout_sim.model.metrics import STUDENT_COLUMNS, student_table, summary
-from dropout_sim.model.students import (APPRENTICE, COMPLETED, IN_SCHOOL, NO_MONTH, OUTSIDE, VG1, VG3, Students)
+from dropout_sim.model.students import (COMPLETED, IN_SCHOOL, NO_MONTH, OUTSIDE, VG1, VG3, Students)
 from dropout_sim.rng import Streams
 from dropout_sim.schema import EDUCATION_LEVELS
 
@@ -97,7 +97,9 @@ def test_track_is_chosen_by_grade_points_at_the_configured_share():
     assert voc[c["gender"] == 1].mean() > voc[c["gender"] == 0].mean()  # boys choose yrkesfag more often
     flat = cohort(compose_config(["population.track_grade_points_slope=0", "population.track_male_logit=0"]))
     gp_flat, voc_flat = flat["grade_points"], flat["track"] == 1
-    assert abs(gp_flat[~voc_flat].mean() - gp_flat[voc_flat].mean()) < 0.5
+    # without the slope the tracks differ only by sampling: within 4 standard errors of 0 (about 0.6)
+    se = gp_flat.std() * np.sqrt(1 / voc_flat.sum() + 1 / (~voc_flat).sum())
+    assert abs(gp_flat[~voc_flat].mean() - gp_flat[voc_flat].mean()) < 4 * se
 
 
 # ---------------------------------------------------------------------------- routes
@@ -128,6 +130,24 @@ def test_failers_move_up_with_a_missing_grade_that_must_be_cleared_for_the_diplo
     owing = st.private_candidate
     assert out["completed"].size > 0 and owing.any()                     # some clear it, some are FIB
     assert np.all(st.status[owing] == OUTSIDE) and np.all(st.first_dropout_month[owing] == NO_MONTH)
+
+
+def test_vocational_programmes_pass_at_a_lower_mastery_but_not_on_pabygg():
+    """progression.vocational_pass_offset lowers the 50/50 mastery of vocational students in school
+    (not on påbygg, which leads to the academic diploma); 0 treats the tracks alike."""
+    cfg = compose_config([])
+    st = students_from(cfg, 6)
+    st.mastery[:] = cfg.progression.pass_threshold
+    st.track[:] = [0, 0, 1, 1, 1, 1]
+    st.on_pabygg[:] = [False, True, False, False, True, True]
+    cfg.progression.vocational_pass_offset = 0.1
+    p = progression.pass_probability(st, np.arange(6), cfg.progression)
+    assert p[0] == pytest.approx(0.5) and p[1] == pytest.approx(0.5)          # academic: on the threshold
+    assert p[2] == p[3] == pytest.approx(1 / (1 + np.exp(-cfg.progression.pass_slope * 0.1)))
+    assert p[4] == pytest.approx(0.5) and p[5] == pytest.approx(0.5)          # påbygg: the academic bar
+    assert progression.pass_probability(st, np.arange(6), cfg.progression, gain=-0.1)[2] == pytest.approx(0.5)
+    cfg.progression.vocational_pass_offset = 0.0
+    assert np.allclose(progression.pass_probability(st, np.arange(6), cfg.progression), 0.5)
 
 
 def test_final_year_failers_become_private_candidates_and_some_pass_later():

@@ -10,8 +10,11 @@
 Two YAML files declare the problem (no code changes to calibrate to another county or year):
 
 * **targets** (``configs/targets/<name>.yaml``): ``summary.json`` key paths (dotted) mapped to
-  ``{value, tolerance, source}``. The objective is the sum over targets of the squared z-score
-  ``((model - value) / tolerance) ** 2``; a target is met when ``|model - value| <= tolerance``.
+  ``{value, tolerance, source}``, optionally ``cohort_allowance`` for a figure from another
+  cohort than the one modelled (added in quadrature: the tolerance used is
+  ``sqrt(tolerance**2 + cohort_allowance**2)``; :func:`cohort_allowances` computes it). The
+  objective is the sum over targets of the squared z-score ``((model - value) / tolerance) ** 2``;
+  a target is met when ``|model - value| <= tolerance``.
 * **spec** (``configs/calibration_spec/<name>.yaml``): the parameters to fit (dotted config
   keys with bounds), the Hydra overrides of the calibrated scenario, seed, replicates, cohort
   size, optimiser and budget.
@@ -67,11 +70,25 @@ class Target:
     key: str
     value: float
     tolerance: float
+    """The tolerance used (fit, met): the source's tolerance and the cohort allowance in quadrature."""
     source: str = ""
     statistic: str | None = None
     """``help_odds_ratio``: computed from the run and a paired counterfactual run, not read from summary.json."""
     counterfactual: dict | None = None
     """Dotted config keys -> values of the counterfactual run (default: agencies.staffing_scale = 0)."""
+    cohort_allowance: float = 0.0
+    """How much a figure from another cohort than the modelled one may differ for that reason alone."""
+
+    @property
+    def source_tolerance(self) -> float:
+        """The tolerance the source's figure carries, without the cohort allowance."""
+        return float(np.sqrt(max(self.tolerance ** 2 - self.cohort_allowance ** 2, 0.0)))
+
+    def tolerance_text(self, fmt: Callable[[float], str] = "{:.4g}".format) -> str:
+        """``0.03``, or ``0.04 (+) 0.035 = 0.05315`` with a cohort allowance (in quadrature)."""
+        if not self.cohort_allowance:
+            return fmt(self.tolerance)
+        return f"{fmt(self.source_tolerance)} (+) {fmt(self.cohort_allowance)} = {fmt(self.tolerance)}"
 
     def z(self, model_value: float) -> float:
         return (model_value - self.value) / self.tolerance
@@ -164,7 +181,8 @@ def _resolve(name_or_path: str, group: str) -> Path:
 
 
 def load_targets(name_or_path: str | Sequence[str] = "default") -> list[Target]:
-    """Targets from YAML: ``<summary key path>: {value, tolerance, source}``, or a statistic of a
+    """Targets from YAML: ``<summary key path>: {value, tolerance, source[, cohort_allowance]}``
+    (the tolerance used is ``hypot(tolerance, cohort_allowance)``), or a statistic of a
     paired counterfactual run: ``<name>: {value, tolerance, statistic: help_odds_ratio,
     counterfactual: {dotted key: value}}``. A list of names/paths concatenates files."""
     if not isinstance(name_or_path, str):
@@ -188,9 +206,11 @@ def load_targets(name_or_path: str | Sequence[str] = "default") -> list[Target]:
         cf = spec.get("counterfactual")
         if cf is not None and not (isinstance(cf, dict) and all(isinstance(v, (int, float)) for v in cf.values())):
             raise ConfigError(f"target {key}.counterfactual = {cf!r}; allowed: a mapping of dotted keys to numbers")
-        out.append(Target(str(key), _finite(spec["value"], f"target {key}.value"),
-                          _finite(spec["tolerance"], f"target {key}.tolerance", positive=True),
-                          str(spec.get("source", "")), stat, cf))
+        tol = _finite(spec["tolerance"], f"target {key}.tolerance", positive=True)
+        allowance = spec.get("cohort_allowance", 0.0)
+        allowance = 0.0 if allowance == 0 else _finite(allowance, f"target {key}.cohort_allowance", positive=True)
+        out.append(Target(str(key), _finite(spec["value"], f"target {key}.value"), float(np.hypot(tol, allowance)),
+                          str(spec.get("source", "")), stat, cf, allowance))
     if not out:
         raise ConfigError("targets file declares no targets")
     return out
@@ -293,6 +313,44 @@ def summary_value(summary: dict, key: str) -> float:
     if value is None or not isinstance(value, (int, float)):
         raise ConfigError(f"target {key!r} is not a number in summary.json (got {value!r})")
     return float(value)
+
+
+def cohort_allowances(targets: Sequence[Target], grade_points: np.ndarray, prefix: str,
+                      headline: str = "completion_5y") -> tuple[float, dict[str, float]]:
+    """Completion targets by grade-point band that come from other cohorts than the headline:
+    how far each band may differ for that reason alone.
+
+    Weighted by the share of ``grade_points`` (an intake as the model draws it) in each band, the
+    band targets (keys ``prefix + band``) imply an overall completion; where it differs from the
+    ``headline`` target the sources disagree by cohort. The common logit shift ``delta`` that
+    makes the bands imply the headline, applied to each band's value, gives the band's
+    allowance ``|value - sigmoid(logit(value) + delta)|``. Computed from targets and intake
+    only, never from a simulation. Returns ``(delta, {key: allowance})``.
+    """
+    from scipy.optimize import brentq
+
+    from ..model.metrics import GRADE_POINT_BANDS, band_name
+
+    by_key = {t.key: t for t in targets}
+    if headline not in by_key:
+        raise ConfigError(f"targets have no {headline!r} to compare the grade-point bands with")
+    keys, shares, values = [], [], []
+    for lo, hi in GRADE_POINT_BANDS:
+        key = prefix + band_name(lo, hi)
+        if key not in by_key:
+            raise ConfigError(f"targets have no {key!r}")
+        keys.append(key)
+        shares.append(float(np.mean((grade_points >= lo) & (grade_points < hi))))
+        values.append(min(max(by_key[key].value, 1e-6), 1 - 1e-6))
+    s, p = np.array(shares) / np.sum(shares), np.array(values)
+    logit = np.log(p / (1 - p))
+
+    def implied(delta: float) -> float:
+        return float(s @ (1.0 / (1.0 + np.exp(-(logit + delta)))))
+
+    delta = brentq(lambda d: implied(d) - by_key[headline].value, -10.0, 10.0)
+    shifted = 1.0 / (1.0 + np.exp(-(logit + delta)))
+    return float(delta), {k: float(abs(v - w)) for k, v, w in zip(keys, p, shifted)}
 
 
 # --------------------------------------------------------------------------------------
@@ -492,7 +550,7 @@ def to_yaml(result: CalibrationResult, name: str, command: str = "") -> str:
     ]
     for t in spec.targets:
         v = result.fitted_values[t.key]
-        header.append(f"#   {t.key}: model {v:.4f}, target {t.value} +/- {t.tolerance} "
+        header.append(f"#   {t.key}: model {v:.4f}, target {t.value} +/- {t.tolerance_text()} "
                       f"({'met' if t.met(v) else 'NOT met'})")
     return "\n".join(header) + "\n" + OmegaConf.to_yaml(OmegaConf.create(nested))
 

@@ -16,6 +16,9 @@ Routes (brief section 9):
 * **without a contract** - påbygg to the academic diploma (``routes.pabygg_prob``; some choose
   it instead of seeking a contract, ``routes.pabygg_voluntary_prob``), Vg3 in school
   (``laereplass.school_vg3_prob``), or leaving to seek a contract again.
+* **passing** - June's pass chance is logistic in mastery around ``progression.pass_threshold``,
+  ``progression.vocational_pass_offset`` lower in vocational programmes (at low grade points
+  vocational students complete more often than academic ones; at 40-49 points the two are alike).
 * **missing grades** - a Vg1/Vg2 student who fails the year usually moves up anyway with a
   subject not passed (``routes.move_up_with_fail_prob``); the rest repeat the year.
 * **fullført, ikke bestått** - a final-year (Vg3) failer usually finishes the year without
@@ -119,6 +122,17 @@ def switch_programme(st: Students, ids: np.ndarray, t: int, routes: RoutesConfig
     st.needs[to_voc] &= ~NEED_BIT["practical"]
 
 
+def pass_probability(st: Students, ids: np.ndarray, prog: ProgressionConfig, gain: float = 0.0) -> np.ndarray:
+    """Chance that each of the rows ``ids`` passes a year's exams (or one missing grade): logistic in
+    mastery (+ ``gain``) around ``progression.pass_threshold``, which is
+    ``progression.vocational_pass_offset`` lower in a vocational programme (not on påbygg, which
+    leads to the academic diploma; a påbygg student's retakes face the academic bar too, since
+    the model does not track which subject a missing grade is in)."""
+    vocational = (st.track[ids] == VOCATIONAL) & ~st.on_pabygg[ids]
+    threshold = prog.pass_threshold - prog.vocational_pass_offset * vocational
+    return sigmoid(prog.pass_slope * (st.mastery[ids] + gain - threshold))
+
+
 def june_decisions(st: Students, t: int, prog: ProgressionConfig, streams: Streams,
                    routes: RoutesConfig | None = None, lp: LaereplassConfig | None = None,
                    pool: ContractPool | None = None) -> dict[str, np.ndarray]:
@@ -144,7 +158,7 @@ def june_decisions(st: Students, t: int, prog: ProgressionConfig, streams: Strea
     switch_programme(st, switched, t, routes, streams)
     ids, gid = ids[~switch], gid[~switch]
 
-    p_pass = sigmoid(prog.pass_slope * (st.mastery[ids] - prog.pass_threshold))
+    p_pass = pass_probability(st, ids, prog)
     passed = streams.bernoulli("june.pass", t, gid, p_pass)
     failed = ids[~passed]
     final = failed[st.level[failed] == VG3]
@@ -165,7 +179,7 @@ def june_decisions(st: Students, t: int, prog: ProgressionConfig, streams: Strea
     final = ids[lvl == VG3]
     owing = final[st.missing_grades[final] > 0]
     # the June retake of earlier missing grades: every one must be passed for the diploma
-    p_clear = sigmoid(prog.pass_slope * (st.mastery[owing] - prog.pass_threshold)) ** st.missing_grades[owing]
+    p_clear = pass_probability(st, owing, prog) ** st.missing_grades[owing]
     not_cleared = owing[~streams.bernoulli("june.missing_grades", t, st.gid[owing], p_clear)]
     st.status[not_cleared] = OUTSIDE
     st.fib_month[not_cleared] = t
@@ -212,7 +226,7 @@ def private_candidates(st: Students, t: int, prog: ProgressionConfig, routes: Ro
     ids = ids[t - st.fib_month[ids] <= routes.private_window_months]
     ids = ids[t > st.fib_month[ids]]
     sit = ids[streams.bernoulli("private.sit", t, st.gid[ids], routes.private_retake_prob)]
-    p = sigmoid(prog.pass_slope * (st.mastery[sit] + routes.private_mastery_gain - prog.pass_threshold))
+    p = pass_probability(st, sit, prog, routes.private_mastery_gain)
     done = sit[streams.bernoulli("private.pass", t, st.gid[sit], p)]
     st.complete(done, t)
     return done
