@@ -246,12 +246,14 @@ def test_validation_runs_through_the_runner_once_per_scenario():
 
 
 ORPHAN = r"""
-import json, sys, time
+import json, os, sys, time
 from dropout_sim.runs.batch import BatchRunner
 runner = BatchRunner(["cohort.size=200", "horizon_months=60", "county.warmup_years=2"], n_jobs=2, chunk_size=1)
 for outcome in runner.iter([[f"replicate={r}"] for r in range(20)]):
     pids = list(runner._pool._processes)
-    open(sys.argv[1], "w").write(json.dumps(pids))
+    with open(sys.argv[1] + ".tmp", "w") as fh:   # renamed when complete: the test never reads it half-written
+        fh.write(json.dumps(pids))
+    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
     time.sleep(120)
 """
 
