@@ -149,3 +149,21 @@ def test_validate_command_writes_figures_and_exits_1_when_a_check_fails(tmp_path
     assert "Pattern 1" in out and "target completion_5y" in out
     assert (tmp_path / "pattern_1.png").exists()
     assert code == 1 and "SOME CHECKS FAIL" in out and "ALL PASS" not in out
+
+
+def test_validate_refuses_a_config_its_runs_cannot_compose_in_one_line(tmp_path, capsys):
+    """A calibration found only through hydra.searchpath passes the start-up check; the batch
+    runner's composition does not see that search path today. Whatever it does, never a
+    traceback: either the runs go ahead (exit 0/1) or one line on stderr and exit 2."""
+    (tmp_path / "calibration").mkdir()
+    (tmp_path / "calibration" / "elsewhere.yaml").write_text("# @package _global_\ndynamics:\n  dropout_intercept: -8.5\n")
+    try:
+        code = v.main(["--patterns", "1", "--replicates", "2", "--size", "300", "--out", str(tmp_path),
+                       f"hydra.searchpath=[file://{tmp_path}]", "+calibration=elsewhere"])
+    except SystemExit as exc:
+        code = exc.code
+    if code == 2:
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("dropout-sim validate: error:") and "\n" not in err and "calibration/elsewhere" in err
+    else:
+        assert code in (0, 1)
