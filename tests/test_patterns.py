@@ -154,12 +154,15 @@ def test_validate_command_writes_figures_and_exits_1_when_a_check_fails(tmp_path
 def test_validate_refuses_a_config_its_runs_cannot_compose_in_one_line(tmp_path, capsys):
     """A calibration found only through hydra.searchpath passes the start-up check; the batch
     runner's composition does not see that search path today. Whatever it does, never a
-    traceback: either the runs go ahead (exit 0/1) or one line on stderr and exit 2."""
+    traceback: either the runs go ahead (exit 0/1) or one line on stderr and exit 2 (the CLI
+    turns a ConfigError from any subcommand into that line)."""
+    from dropout_sim.app import cli
+
     (tmp_path / "calibration").mkdir()
     (tmp_path / "calibration" / "elsewhere.yaml").write_text("# @package _global_\ndynamics:\n  dropout_intercept: -8.5\n")
     try:
-        code = v.main(["--patterns", "1", "--replicates", "2", "--size", "300", "--out", str(tmp_path),
-                       f"hydra.searchpath=[file://{tmp_path}]", "+calibration=elsewhere"])
+        code = cli.main(["validate", "--patterns", "1", "--replicates", "2", "--size", "300", "--out", str(tmp_path),
+                         f"hydra.searchpath=[file://{tmp_path}]", "+calibration=elsewhere"])
     except SystemExit as exc:
         code = exc.code
     if code == 2:

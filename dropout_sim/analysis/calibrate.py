@@ -330,6 +330,7 @@ def cohort_allowances(targets: Sequence[Target], grade_points: np.ndarray, prefi
     from scipy.optimize import brentq
 
     from ..model.metrics import GRADE_POINT_BANDS, band_name
+    from ..model.students import sigmoid
 
     by_key = {t.key: t for t in targets}
     if headline not in by_key:
@@ -345,11 +346,8 @@ def cohort_allowances(targets: Sequence[Target], grade_points: np.ndarray, prefi
     s, p = np.array(shares) / np.sum(shares), np.array(values)
     logit = np.log(p / (1 - p))
 
-    def implied(delta: float) -> float:
-        return float(s @ (1.0 / (1.0 + np.exp(-(logit + delta)))))
-
-    delta = brentq(lambda d: implied(d) - by_key[headline].value, -10.0, 10.0)
-    shifted = 1.0 / (1.0 + np.exp(-(logit + delta)))
+    delta = brentq(lambda d: float(s @ sigmoid(logit + d)) - by_key[headline].value, -10.0, 10.0)
+    shifted = sigmoid(logit + delta)
     return float(delta), {k: float(abs(v - w)) for k, v, w in zip(keys, p, shifted)}
 
 

@@ -325,7 +325,10 @@ def _main(argv: list[str] | None = None) -> None:
         import importlib
 
         module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
-        code = module.main(argv[1:])
+        try:
+            code = module.main(argv[1:])
+        except ConfigError as exc:  # refused after the subcommand's own start-up checks: one line, exit 2
+            fail(str(exc), f"dropout-sim {argv[0]}")
         raise SystemExit(code or 0)
     run_main(argv)
 
