@@ -151,22 +151,36 @@ def test_validate_command_writes_figures_and_exits_1_when_a_check_fails(tmp_path
     assert code == 1 and "SOME CHECKS FAIL" in out and "ALL PASS" not in out
 
 
-def test_validate_refuses_a_config_its_runs_cannot_compose_in_one_line(tmp_path, capsys):
-    """A calibration found only through hydra.searchpath passes the start-up check; the batch
-    runner's composition does not see that search path today. Whatever it does, never a
-    traceback: either the runs go ahead (exit 0/1) or one line on stderr and exit 2 (the CLI
-    turns a ConfigError from any subcommand into that line)."""
+def test_validate_finds_a_calibration_on_the_search_path(tmp_path, capsys):
+    """A calibration written outside the package (``calibrate --out DIR``) is validated with
+    ``hydra.searchpath=[file://DIR]``: the runs must compose it (not only the start-up check),
+    and it must act - a hazard intercept of -6 leaves far fewer completing than the defaults."""
     from dropout_sim.app import cli
 
     (tmp_path / "calibration").mkdir()
-    (tmp_path / "calibration" / "elsewhere.yaml").write_text("# @package _global_\ndynamics:\n  dropout_intercept: -8.5\n")
+    (tmp_path / "calibration" / "elsewhere.yaml").write_text("# @package _global_\ndynamics:\n  dropout_intercept: -6.0\n")
+    targets = tmp_path / "low.yaml"
+    targets.write_text("completion_5y: {value: 0.4, tolerance: 0.2}\n")  # defaults: about 0.75
     try:
         code = cli.main(["validate", "--patterns", "1", "--replicates", "2", "--size", "300", "--out", str(tmp_path),
-                         f"hydra.searchpath=[file://{tmp_path}]", "+calibration=elsewhere"])
+                         "--targets", str(targets), f"hydra.searchpath=[file://{tmp_path}]", "+calibration=elsewhere"])
     except SystemExit as exc:
         code = exc.code
-    if code == 2:
-        err = capsys.readouterr().err.strip()
-        assert err.startswith("dropout-sim validate: error:") and "\n" not in err and "calibration/elsewhere" in err
-    else:
-        assert code in (0, 1)
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if "target completion_5y" in ln)
+    assert line.rstrip().endswith("pass"), line
+    assert code in (0, 1)
+
+
+def test_validate_refuses_a_config_it_cannot_compose_in_one_line(tmp_path, capsys):
+    """A calibration that exists nowhere: one line on stderr naming it, exit 2, never a traceback
+    (the CLI turns a ConfigError from any subcommand into that line)."""
+    from dropout_sim.app import cli
+
+    try:
+        code = cli.main(["validate", "--patterns", "1", "--replicates", "2", "--size", "300", "--out", str(tmp_path),
+                         f"hydra.searchpath=[file://{tmp_path}]", "+calibration=nowhere"])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("dropout-sim validate: error:") and "\n" not in err and "nowhere" in err, err

@@ -240,7 +240,11 @@ class Runner:
     one composition per config-group combination, a process pool) and caches their results."""
 
     def __init__(self, base: Sequence[str] = (), processes: int | None = None):
-        self.base = list(base)
+        lines = [str(x) for x in base]
+        self.hydra_lines = [ln for ln in lines if ln.lstrip("+~").startswith("hydra.")]
+        """``hydra.*`` overrides (e.g. ``hydra.searchpath=[file://DIR]``): they say where configs are
+        found, so they go to the batch runner's base (its composer honours them), not to each run"""
+        self.base = [ln for ln in lines if ln not in self.hydra_lines]
         self.processes = processes or default_processes()
         self.cache: dict[tuple, dict] = {}
         self._batch: dict[str, Any] = {}
@@ -252,7 +256,7 @@ class Runner:
         from ..runs.batch import BatchRunner
 
         if probe not in self._batch:
-            self._batch[probe] = BatchRunner((), n_jobs=self.processes, probe=PROBES[probe])
+            self._batch[probe] = BatchRunner(self.hydra_lines, n_jobs=self.processes, probe=PROBES[probe])
         return self._batch[probe]
 
     def close(self) -> None:
