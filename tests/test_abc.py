@@ -35,6 +35,7 @@ def _spec(tmp_path, parameters: str, **extra) -> str:
     ("  agencies.nobody.posts_per_1000: {lo: 0.5, hi: 2}\n", {}, "not a key of the composed config"),
     ("  dynamics.dropout_intercept: {lo: -8, hi: -7, prior: cauchy}\n", {}, "allowed: uniform, normal"),
     ("  dynamics.dropout_intercept: {lo: -8, hi: -7}\n", {"budget_minutes": 0}, "budget-minutes = 0"),
+    ("  dynamics.dropout_intercept: {lo: -8, hi: -7}\n", {"loss": "outside"}, "not allowed with --method abc"),
 ])
 def test_bad_abc_input_is_one_line_and_writes_nothing(tmp_path, capsys, parameters, extra, message):
     out = tmp_path / "out"

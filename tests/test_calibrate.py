@@ -40,6 +40,31 @@ def test_bad_yaml_is_a_one_line_error(tmp_path):
         cal.summary_value(summary, "completion_5y_by_track.nope")
 
 
+def test_outside_loss_costs_only_beyond_the_margin(tmp_path):
+    """loss: outside - a target well inside its tolerance costs (almost) nothing, so a fit cannot
+    buy a centred target with a missed one; squared (the default) pulls every target to its centre."""
+    targets = tmp_path / "t.yaml"
+    targets.write_text("a: {value: 0.5, tolerance: 0.1}\nb: {value: 0.5, tolerance: 0.1}\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"targets: {targets}\nparameters: {{dynamics.dropout_intercept: {{lo: -9, hi: -5}}}}\n")
+    squared = cal.load_spec(str(spec))
+    assert squared.loss == "squared"
+    spec.write_text(spec.read_text() + "loss: outside\nloss_margin: 0.8\nloss_tiebreak: 0.01\n")
+    outside = cal.load_spec(str(spec))
+    # both targets met (z = 0.7, -0.7) against one centred and one missed (z = 0, 1.2)
+    met, one_missed = {"a": 0.57, "b": 0.43}, {"a": 0.5, "b": 0.62}
+    assert cal.spec_loss(squared, met) == pytest.approx(0.98)
+    assert cal.spec_loss(squared, one_missed) == pytest.approx(1.44)
+    assert cal.spec_loss(outside, met) == pytest.approx(0.01 * 0.98)
+    assert cal.spec_loss(outside, one_missed) == pytest.approx(0.4 ** 2 + 0.01 * 1.44)
+    assert cal.spec_loss(outside, {"a": 0.5, "b": 0.585}) == pytest.approx(0.05 ** 2 + 0.01 * 0.85 ** 2)  # z 0.85
+    for line, message in (("loss: hinge", "allowed: squared, outside"), ("loss_margin: 1.5", "loss_margin"),
+                          ("loss_tiebreak: -1", "loss_tiebreak")):
+        spec.write_text(f"targets: {targets}\nparameters: {{dynamics.dropout_intercept: {{lo: -9, hi: -5}}}}\n{line}\n")
+        with pytest.raises(ConfigError, match=message):
+            cal.load_spec(str(spec))
+
+
 def test_cohort_allowance_widens_the_tolerance_in_quadrature(tmp_path):
     path = tmp_path / "targets.yaml"
     path.write_text("completion_5y: {value: 0.75, tolerance: 0.03}\n"

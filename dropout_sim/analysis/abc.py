@@ -457,6 +457,9 @@ def main_abc(args: Any, argv: Sequence[str] | None) -> int:
                           ("generations", args.generations)):
             if opt is not None:
                 setattr(spec, attr, opt)
+        if spec.loss != "squared":  # ABC's distance is sqrt(sum z^2); a point-fit objective does not apply
+            raise ConfigError(f"loss = {spec.loss!r} is not allowed with --method abc; allowed: squared "
+                              "(the particle distance is sqrt(sum z^2))")
         if not spec.budget_minutes > 0:
             raise ConfigError(f"--budget-minutes = {spec.budget_minutes:g} is not allowed; allowed: > 0")
         for attr, low in (("population_size", 2), ("generations", 1), ("replicates", 1), ("cohort_size", 1),

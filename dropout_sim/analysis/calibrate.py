@@ -129,6 +129,12 @@ class Spec:
     initial_step: float = 0.1
     xatol: float = 0.002
     fatol: float = 0.01
+    loss: str = "squared"
+    """``squared``: sum of z^2 (every target pulled to its centre); ``outside``: only the part of
+    |z| beyond ``loss_margin`` costs (sum of max(0, |z| - margin)^2) plus ``loss_tiebreak`` x sum z^2,
+    so a fit spends its freedom on the targets it misses, not on centring those it meets"""
+    loss_margin: float = 0.8
+    loss_tiebreak: float = 0.01
     targets_source: str = "default"
     # ABC-SMC (method abc): particles per generation, generations, final tolerance, wall clock
     population_size: int = 200
@@ -253,8 +259,32 @@ def load_spec(name_or_path: str = "default", targets: str | None = None) -> Spec
     unknown = set(raw) - known - {"parameters", "targets"}
     if unknown:
         raise ConfigError(f"calibration spec: unknown key(s) {', '.join(sorted(unknown))}")
-    return Spec(parameters=params, targets=load_targets(tsrc.split(",") if "," in tsrc else tsrc),
+    spec = Spec(parameters=params, targets=load_targets(tsrc.split(",") if "," in tsrc else tsrc),
                 targets_source=tsrc, **extra)
+    check_loss(spec)
+    return spec
+
+
+LOSSES = ("squared", "outside")
+
+
+def check_loss(spec: Spec) -> None:
+    """Refuse an unknown loss, a margin outside [0, 1] or a negative tie-break (one line)."""
+    if spec.loss not in LOSSES:
+        raise ConfigError(f"calibration spec: loss = {spec.loss!r}; allowed: {', '.join(LOSSES)}")
+    for key, lo, hi in (("loss_margin", 0.0, 1.0), ("loss_tiebreak", 0.0, 1.0)):
+        value = getattr(spec, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= float(value) <= hi:
+            raise ConfigError(f"calibration spec: {key} = {value!r}; allowed: a number between {lo:g} and {hi:g}")
+
+
+def spec_loss(spec: Spec, values: dict[str, float]) -> float:
+    """The objective of a fit (dimensionless; see :attr:`Spec.loss`)."""
+    z = np.array([t.z(values[t.key]) for t in spec.targets], dtype=float)
+    if spec.loss == "outside":
+        beyond = np.maximum(0.0, np.abs(z) - spec.loss_margin)
+        return float(np.sum(beyond ** 2) + spec.loss_tiebreak * np.sum(z ** 2))
+    return float(np.sum(z ** 2))
 
 
 def check_parameters(params: Sequence[Parameter]) -> None:
@@ -406,7 +436,7 @@ class Objective:
         return {k: float(np.mean(v)) for k, v in values.items()}
 
     def loss(self, values: dict[str, float]) -> float:
-        return float(sum(t.z(values[t.key]) ** 2 for t in self.spec.targets))
+        return spec_loss(self.spec, values)
 
     def __call__(self, u: np.ndarray) -> float:
         x = [p.unscale(np.clip(ui, 0.0, 1.0)) for p, ui in zip(self.spec.parameters, u)]
@@ -543,7 +573,7 @@ def to_yaml(result: CalibrationResult, name: str, command: str = "") -> str:
         f"# Written by: {command or 'dropout-sim calibrate'}  ({_dt.date.today().isoformat()})",
         f"# Targets: {spec.targets_source}; scenario overrides: {list(spec.overrides)}; seed {spec.seed}, "
         f"{spec.replicates} replicates x {spec.cohort_size} students (common random numbers)",
-        f"# {result.evaluations} evaluations, {result.seconds:.0f} s; loss (sum of squared z) "
+        f"# {result.evaluations} evaluations, {result.seconds:.0f} s; loss ({_loss_text(spec)}) "
         f"{result.loss_start:.3f} -> {result.loss:.3f}",
     ]
     for t in spec.targets:
@@ -551,6 +581,12 @@ def to_yaml(result: CalibrationResult, name: str, command: str = "") -> str:
         header.append(f"#   {t.key}: model {v:.4f}, target {t.value} +/- {t.tolerance_text()} "
                       f"({'met' if t.met(v) else 'NOT met'})")
     return "\n".join(header) + "\n" + OmegaConf.to_yaml(OmegaConf.create(nested))
+
+
+def _loss_text(spec: Spec) -> str:
+    if spec.loss == "outside":
+        return (f"sum of squared z beyond {spec.loss_margin:g} tolerance + {spec.loss_tiebreak:g} x sum of squared z")
+    return "sum of squared z"
 
 
 def write_result(result: CalibrationResult, name: str, out: str | None = None, command: str = "") -> Path:
