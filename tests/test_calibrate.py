@@ -58,7 +58,16 @@ def test_outside_loss_costs_only_beyond_the_margin(tmp_path):
     assert cal.spec_loss(outside, met) == pytest.approx(0.01 * 0.98)
     assert cal.spec_loss(outside, one_missed) == pytest.approx(0.4 ** 2 + 0.01 * 1.44)
     assert cal.spec_loss(outside, {"a": 0.5, "b": 0.585}) == pytest.approx(0.05 ** 2 + 0.01 * 0.85 ** 2)  # z 0.85
+    # the fit's objective is this loss (Objective.loss), and the written config says which it was
+    objective = cal.Objective.__new__(cal.Objective)
+    objective.spec = outside
+    assert objective.loss(one_missed) == pytest.approx(cal.spec_loss(outside, one_missed))
+    assert "beyond 0.8 tolerance" in cal._loss_text(outside) and cal._loss_text(squared) == "sum of squared z"
+    outside.loss = "Outside"  # set in code after loading: refused, not read as squared
+    with pytest.raises(ConfigError, match="allowed: squared, outside"):
+        cal.spec_loss(outside, met)
     for line, message in (("loss: hinge", "allowed: squared, outside"), ("loss_margin: 1.5", "loss_margin"),
+                          ("loss_margin: true", "loss_margin"),
                           ("loss_tiebreak: -1", "loss_tiebreak")):
         spec.write_text(f"targets: {targets}\nparameters: {{dynamics.dropout_intercept: {{lo: -9, hi: -5}}}}\n{line}\n")
         with pytest.raises(ConfigError, match=message):

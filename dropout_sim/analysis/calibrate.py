@@ -284,7 +284,9 @@ def spec_loss(spec: Spec, values: dict[str, float]) -> float:
     if spec.loss == "outside":
         beyond = np.maximum(0.0, np.abs(z) - spec.loss_margin)
         return float(np.sum(beyond ** 2) + spec.loss_tiebreak * np.sum(z ** 2))
-    return float(np.sum(z ** 2))
+    if spec.loss == "squared":
+        return float(np.sum(z ** 2))
+    raise ConfigError(f"calibration spec: loss = {spec.loss!r}; allowed: {', '.join(LOSSES)}")
 
 
 def check_parameters(params: Sequence[Parameter]) -> None:
@@ -395,6 +397,7 @@ class Objective:
     def __init__(self, spec: Spec, base: Config, n_jobs: int | None = None):
         from ..runs.batch import BatchRunner, default_n_jobs
 
+        check_loss(spec)  # a Spec built in code, not by load_spec, is checked too
         self.spec = spec
         self.base = base
         self.evaluations: list[dict] = []
