@@ -271,7 +271,7 @@ LOSSES = ("squared", "outside")
 def check_loss(spec: Spec) -> None:
     """Refuse an unknown loss, a margin outside [0, 1] or a negative tie-break (one line)."""
     if spec.loss not in LOSSES:
-        raise ConfigError(f"calibration spec: loss = {spec.loss!r}; allowed: {', '.join(LOSSES)}")
+        raise _unknown_loss(spec)
     for key, lo, hi in (("loss_margin", 0.0, 1.0), ("loss_tiebreak", 0.0, 1.0)):
         value = getattr(spec, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= float(value) <= hi:
@@ -286,7 +286,11 @@ def spec_loss(spec: Spec, values: dict[str, float]) -> float:
         return float(np.sum(beyond ** 2) + spec.loss_tiebreak * np.sum(z ** 2))
     if spec.loss == "squared":
         return float(np.sum(z ** 2))
-    raise ConfigError(f"calibration spec: loss = {spec.loss!r}; allowed: {', '.join(LOSSES)}")
+    raise _unknown_loss(spec)
+
+
+def _unknown_loss(spec: Spec) -> ConfigError:
+    return ConfigError(f"calibration spec: loss = {spec.loss!r}; allowed: {', '.join(LOSSES)}")
 
 
 def check_parameters(params: Sequence[Parameter]) -> None:

@@ -240,23 +240,22 @@ class Runner:
     one composition per config-group combination, a process pool) and caches their results."""
 
     def __init__(self, base: Sequence[str] = (), processes: int | None = None):
-        lines = [str(x) for x in base]
-        self.hydra_lines = [ln for ln in lines if ln.lstrip("+~").startswith("hydra.")]
-        """``hydra.*`` overrides (e.g. ``hydra.searchpath=[file://DIR]``): they say where configs are
-        found, so they go to the batch runner's base (its composer honours them), not to each run"""
-        self.base = [ln for ln in lines if ln not in self.hydra_lines]
+        self.base = [f"horizon_months={HORIZON}", "output.students_table=false", *map(str, base)]
+        """overrides of every run: the batch runner's base (its composer also takes ``hydra.*``
+        lines such as ``hydra.searchpath=[file://DIR]`` from there)"""
         self.processes = processes or default_processes()
         self.cache: dict[tuple, dict] = {}
         self._batch: dict[str, Any] = {}
 
     def key(self, overrides: Sequence[str], probe: str) -> tuple:
-        return (tuple([f"horizon_months={HORIZON}", "output.students_table=false", *self.base, *overrides]), probe)
+        """A run's cache key: its own overrides (the base is this runner's) and the probe."""
+        return (tuple(overrides), probe)
 
     def _runner(self, probe: str):
         from ..runs.batch import BatchRunner
 
         if probe not in self._batch:
-            self._batch[probe] = BatchRunner(self.hydra_lines, n_jobs=self.processes, probe=PROBES[probe])
+            self._batch[probe] = BatchRunner(self.base, n_jobs=self.processes, probe=PROBES[probe])
         return self._batch[probe]
 
     def close(self) -> None:
@@ -272,7 +271,8 @@ class Runner:
             batch = [k for k in todo if k[1] == probe]
             for key, outcome in zip(batch, self._runner(probe).run([list(k[0]) for k in batch])):
                 if outcome.status != "ran":
-                    raise RuntimeError(f"validation run {' '.join(key[0])} {outcome.status}: {outcome.error}")
+                    raise RuntimeError(f"validation run {' '.join([*self.base, *key[0]])} {outcome.status}: "
+                                       f"{outcome.error}")
                 self.cache[key] = outcome.value
         return [self.cache[k] for k in keys]
 
