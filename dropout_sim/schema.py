@@ -258,6 +258,12 @@ class DynamicsConfig:
     dropout_strain: float = param(3.0, "logit per strain", 0, 50, "hazard from high strain")
     dropout_mastery: float = param(4.154, "logit per unit low mastery", 0, 50, "hazard from low mastery",
                                    source="calibrated: the grade-point gradient (brief section 9)")
+    dropout_failing: float = param(0.0, "logit", 0, 20,
+                                   "extra hazard while mastery is below dynamics.failing_mastery (failing "
+                                   "subjects: the step the register's grade-point bands show between 35-40 "
+                                   "and 40-45 points); 0 = the hazard is linear in mastery")
+    failing_mastery: float = param(0.55, "mastery", 0, 1,
+                                   "mastery below which a student is failing subjects (dynamics.dropout_failing)")
     dropout_vocational: float = param(0.0, "logit", -10, 10, "extra hazard on the vocational track",
                                       source="set to 0: track acts through grade points (brief section 9)")
     transition_hazard_multiplier: float = param(3.0, "multiplier", 1, 50,

@@ -21,7 +21,7 @@ import numpy as np
 from dropout_sim import compose_config
 from dropout_sim.analysis.calibrate import cohort_allowances, load_targets
 from dropout_sim.model.intake import draw_cohort
-from dropout_sim.model.metrics import GRADE_POINT_BANDS, band_name
+from dropout_sim.model.metrics import band_shares
 from dropout_sim.rng import Streams
 
 BAND_KEY = "completion_5y_by_grade_points."
@@ -37,12 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     targets = {t.key: t for t in load_targets(args.targets)}
     gp = draw_cohort(cfg.cohort, Streams(cfg.seed, 0).generator("cohort.0"), args.students, cfg.population)["grade_points"]
     rows, shares, mid, lo, hi = [], [], [], [], []
-    for a, b in GRADE_POINT_BANDS:
-        name = band_name(a, b)
+    for name, share in band_shares(gp).items():
         t = targets.get(BAND_KEY + name)
         if t is None:
             raise SystemExit(f"targets {args.targets!r} have no {BAND_KEY}{name}")
-        share = float(((gp >= a) & (gp < b)).mean())
         shares.append(share)
         mid.append(t.value)
         src_tol = t.source_tolerance

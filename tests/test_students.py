@@ -95,6 +95,22 @@ def test_dropout_hazard_rises_with_strain_absence_low_mastery_and_transition(cfg
     assert np.allclose(students.dropout_hazard(13, ids, dyn), base)  # only in the August
 
 
+def test_failing_subjects_add_a_step_to_the_hazard_below_the_failing_mastery(cfg, students):
+    """dynamics.dropout_failing is a step in the logit at dynamics.failing_mastery, not a slope."""
+    ids = np.arange(4)
+    dyn = cfg.dynamics
+    dyn.failing_mastery = 0.5
+    students.strain[ids], students.engagement[ids], students.track[ids] = 0.2, 0.9, 0
+    students.mastery[ids] = [0.30, 0.49, 0.51, 0.70]
+    dyn.dropout_failing = 0.0
+    without = students.dropout_hazard(3, ids, dyn)
+    dyn.dropout_failing = 1.2
+    with_step = students.dropout_hazard(3, ids, dyn)
+    logit = lambda h: np.log(h / (1 - h))   # noqa: E731
+    assert np.allclose(logit(with_step) - logit(without), [1.2, 1.2, 0.0, 0.0])
+    assert np.array_equal(with_step[2:], without[2:])          # above the line: bit for bit unchanged
+    assert with_step[1] / with_step[2] > np.exp(1.0)           # the step dwarfs the slope over 0.02 mastery
+
 def test_june_pass_repeat_diploma_and_laereplass(cfg, students):
     streams = Streams(1, 0)
     prog = cfg.progression

@@ -365,19 +365,19 @@ def cohort_allowances(targets: Sequence[Target], grade_points: np.ndarray, prefi
     """
     from scipy.optimize import brentq
 
-    from ..model.metrics import GRADE_POINT_BANDS, band_name
+    from ..model.metrics import band_shares
     from ..model.students import sigmoid
 
     by_key = {t.key: t for t in targets}
     if headline not in by_key:
         raise ConfigError(f"targets have no {headline!r} to compare the grade-point bands with")
     keys, shares, values = [], [], []
-    for lo, hi in GRADE_POINT_BANDS:
-        key = prefix + band_name(lo, hi)
+    for band, share in band_shares(grade_points).items():
+        key = prefix + band
         if key not in by_key:
             raise ConfigError(f"targets have no {key!r}")
         keys.append(key)
-        shares.append(float(np.mean((grade_points >= lo) & (grade_points < hi))))
+        shares.append(share)
         values.append(min(max(by_key[key].value, 1e-6), 1 - 1e-6))
     s, p = np.array(shares) / np.sum(shares), np.array(values)
     logit = np.log(p / (1 - p))

@@ -50,6 +50,12 @@ def band_name(lo: int, hi: int) -> str:
     return f"{lo}-{hi}"
 
 
+def band_shares(grade_points: np.ndarray) -> dict[str, float]:
+    """Share of ``grade_points`` (an intake) in each of ``GRADE_POINT_BANDS``, by band name."""
+    gp = np.asarray(grade_points)
+    return {band_name(lo, hi): float(np.mean((gp >= lo) & (gp < hi))) for lo, hi in GRADE_POINT_BANDS}
+
+
 class MonthlyRecorder:
     """Collects one row of the monthly time series per step of the focal period."""
 

@@ -215,6 +215,8 @@ class Students(PerStudent):
                  + dyn.dropout_strain * self.strain[ids]
                  + dyn.dropout_mastery * (1.0 - self.mastery[ids])
                  + dyn.dropout_vocational * (self.track[ids] == VOCATIONAL))
+        if dyn.dropout_failing:
+            logit = logit + dyn.dropout_failing * (self.mastery[ids] < dyn.failing_mastery)
         h = sigmoid(logit)
         if calendar.is_august(t):
             h = np.where(self.level_started[ids], h * dyn.transition_hazard_multiplier, h)
