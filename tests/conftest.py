@@ -32,3 +32,9 @@ def completion_rates(summary: dict) -> np.ndarray:
     """(all, academic, vocational) completion within 60 months from a summary dict."""
     t = summary["completion_5y_by_track"]
     return np.array([summary["completion_5y"], t["academic"], t["vocational"]])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the modules that set ``RUN_FIRST = True`` first (stable otherwise): under ``pytest -n
+    --dist loadfile`` the longest experiment then starts at once on one worker instead of last."""
+    items.sort(key=lambda item: not getattr(item.module, "RUN_FIRST", False))

@@ -86,24 +86,6 @@ def test_pattern3_colocation_shortens_delays_and_cuts_duplication(runner):
 
 
 @pytest.mark.slow
-def test_pattern4_colocation_flattens_the_returns_per_added_agency(runner):
-    # 8 replicates: per replicate the difference of first-minus-last gains scatters by about 0.02
-    # (composite cases are a small group), so at 4 replicates (t = 3.18) an effect of +0.02 was a
-    # coin toss between parameter sets; at 8 (t = 2.36) it is resolved.
-    res = v.pattern_agencies(runner, 8, int(SIZE * 2.5))
-    assert res.check("diminishing returns, siloed - co-located").estimate.lo > 0
-
-
-@pytest.mark.slow
-def test_pattern4_siloed_diminishing_returns_per_added_agency(runner):
-    # An expected failure (strict xfail) until round 6 of the section-9 calibration: at 4 replicates
-    # and round 2's parameters +0.004 [-0.017, +0.025]; with the hazard's mastery term kept steep and
-    # 8 replicates a service added first gains more than one added last (docs/calibration.md).
-    res = v.pattern_agencies(runner, 8, int(SIZE * 2.5))  # cached: the runs of the test above
-    assert res.check("siloed: gain as first - gain as last service (composite cases)").estimate.lo > 0
-
-
-@pytest.mark.slow
 def test_pattern5_same_support_earlier_yields_more_completions(runner):
     res = v.pattern_early(runner, REPS, SIZE, starts=(0, 12, 24))
     assert res.check("completion, start month 0 - start month 12").estimate.lo > 0

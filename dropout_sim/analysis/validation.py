@@ -734,7 +734,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _validate(args: argparse.Namespace, wanted: list[int], runner: Runner) -> int:
     r, n = args.replicates, args.size
-    sizes = {2: (r + 3, n // 2), 4: (r + 3, int(n * 2.5))}  # pattern 4: 8 at the default, as in tests/test_patterns.py
+    sizes = {2: (r + 3, n // 2), 4: (r + 3, int(n * 2.5))}  # pattern 4: 8 at the default, as in tests/test_pattern4.py
     results = []
     for k in wanted:
         reps, size = sizes.get(k, (r, n))
