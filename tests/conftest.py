@@ -37,4 +37,4 @@ def completion_rates(summary: dict) -> np.ndarray:
 def pytest_collection_modifyitems(config, items):
     """Run the modules that set ``RUN_FIRST = True`` first (stable otherwise): under ``pytest -n
     --dist loadfile`` the longest experiment then starts at once on one worker instead of last."""
-    items.sort(key=lambda item: not getattr(item.module, "RUN_FIRST", False))
+    items.sort(key=lambda item: not getattr(getattr(item, "module", None), "RUN_FIRST", False))
