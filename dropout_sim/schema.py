@@ -260,8 +260,8 @@ class DynamicsConfig:
                                    source="calibrated: the grade-point gradient (brief section 9)")
     dropout_failing: float = param(0.0, "logit", 0, 20,
                                    "extra hazard while mastery is below dynamics.failing_mastery (failing "
-                                   "subjects: the step the register's grade-point bands show between 35-40 "
-                                   "and 40-45 points); 0 = the hazard is linear in mastery")
+                                   "subjects); a structural alternative, 0 in the calibrated model: it trades "
+                                   "the 40-45 band for the 25-30 band (docs/calibration.md, round 8)")
     failing_mastery: float = param(0.55, "mastery", 0, 1,
                                    "mastery below which a student is failing subjects (dynamics.dropout_failing)")
     dropout_vocational: float = param(0.0, "logit", -10, 10, "extra hazard on the vocational track",

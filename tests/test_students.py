@@ -111,6 +111,7 @@ def test_failing_subjects_add_a_step_to_the_hazard_below_the_failing_mastery(cfg
     assert np.array_equal(with_step[2:], without[2:])          # above the line: bit for bit unchanged
     assert with_step[1] / with_step[2] > np.exp(1.0)           # the step dwarfs the slope over 0.02 mastery
 
+
 def test_june_pass_repeat_diploma_and_laereplass(cfg, students):
     streams = Streams(1, 0)
     prog = cfg.progression
